@@ -1,0 +1,34 @@
+# NAS Workbench: `make demo` runs the main job, `make test` the test suite, `make lab` the notebooks.
+# Each target creates or reuses .venv and installs the pinned stack first (tools/bootstrap.sh).
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.workbench-installed
+DEMO_OUT ?= out/demo
+
+.PHONY: setup demo test test-slow lint lab bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml tools/bootstrap.sh
+	bash tools/bootstrap.sh $(VENV) dev,lab
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m workbench demo --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check workbench tests bench tools
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check workbench tests bench tools
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Bundled data files; installed inside the package as ``workbench._bundled`` (see README.md here)."""
