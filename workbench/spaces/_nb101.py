@@ -1,0 +1,504 @@
+"""The NAS-Bench-101 search space: validated cells, pruning, canonical hash, encodings, networks.
+
+A cell is a DAG of 2..7 vertices (input, up to five ops, output) with at most 9 edges, given as a
+strictly upper-triangular 0/1 adjacency matrix plus one op name per vertex (Ying et al., 2019).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import combinations, permutations
+from typing import Any
+
+import numpy as np
+from nasbench_pytorch.model import ModelSpec, Network
+from torch import nn
+
+from workbench.spaces._base import RngLike, SearchSpace, as_rng, register_space
+
+INPUT = "input"
+OUTPUT = "output"
+CONV3X3 = "conv3x3-bn-relu"
+CONV1X1 = "conv1x1-bn-relu"
+MAXPOOL3X3 = "maxpool3x3"
+#: The intermediate ops in NAS-Bench-101's canonical order (the index is the op's hash label).
+NB101_OPS: tuple[str, ...] = (CONV3X3, CONV1X1, MAXPOOL3X3)
+#: All vertex labels, in the order of the one-hot op block of the "adjacency" encoding.
+NB101_ALL_OPS: tuple[str, ...] = (INPUT, CONV3X3, CONV1X1, MAXPOOL3X3, OUTPUT)
+MAX_VERTICES = 7
+MAX_EDGES = 9
+#: 21 upper-triangle entries of the padded 7x7 matrix + a 7x5 one-hot op block.
+ADJACENCY_ENCODING_LENGTH = MAX_VERTICES * (MAX_VERTICES - 1) // 2 + MAX_VERTICES * 5
+#: One slot per op sequence of length 0..5 over the 3 intermediate ops: sum_{i=0..5} 3^i = 364.
+PATH_ENCODING_LENGTH = sum(len(NB101_OPS) ** i for i in range(MAX_VERTICES - 1))
+
+Adjacency = tuple[tuple[int, ...], ...]
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so error messages stay readable."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    """True for Python/numpy integers but not booleans (which would silently pass as 0/1)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _normalize_matrix(matrix: Any) -> Adjacency:
+    """Check ``matrix`` (nested lists/tuples or a 2-D integer array) and return it as int tuples."""
+    if isinstance(matrix, np.ndarray):
+        if matrix.ndim != 2:
+            raise ValueError(f"NB-101 matrix must be 2-D and square, got shape {matrix.shape}")
+        if matrix.dtype.kind not in "iuO":
+            raise ValueError(
+                f"NB-101 matrix must hold the ints 0 and 1, got an array of dtype {matrix.dtype}"
+            )
+        rows: list[Any] = list(matrix)
+    elif isinstance(matrix, (list, tuple)):
+        rows = list(matrix)
+    else:
+        raise ValueError(
+            f"NB-101 matrix must be a list of lists or a 2-D numpy array, got {_short(matrix)}"
+        )
+    n = len(rows)
+    for i, row in enumerate(rows):
+        if isinstance(row, np.ndarray) and row.ndim == 1:
+            rows[i] = row = list(row)
+        if not isinstance(row, (list, tuple)):
+            raise ValueError(f"NB-101 matrix row {i} must be a list of 0/1 ints, got {_short(row)}")
+        if len(row) != n:
+            raise ValueError(
+                f"NB-101 matrix must be square: row {i} has {len(row)} entries, expected {n}"
+            )
+    if not 2 <= n <= MAX_VERTICES:
+        raise ValueError(f"NB-101 cells have 2..{MAX_VERTICES} vertices, got a {n}x{n} matrix")
+    for i, row in enumerate(rows):
+        for j, x in enumerate(row):
+            if not _is_int(x) or x not in (0, 1):
+                raise ValueError(
+                    f"NB-101 matrix entries must be the ints 0 or 1; entry [{i}][{j}] is "
+                    f"{_short(x)}"
+                )
+            if x and j <= i:
+                raise ValueError(
+                    f"NB-101 matrix must be strictly upper-triangular (edges go from lower to "
+                    f"higher vertex), but entry [{i}][{j}] is 1"
+                )
+    adjacency = tuple(tuple(int(x) for x in row) for row in rows)
+    edges = sum(map(sum, adjacency))
+    if edges > MAX_EDGES:
+        raise ValueError(f"NB-101 cells have at most {MAX_EDGES} edges, got {edges}")
+    return adjacency
+
+
+def _normalize_ops(ops: Any, n: int) -> tuple[str, ...]:
+    """Check the op list of an ``n``-vertex cell and return it as a tuple of plain ``str``."""
+    if isinstance(ops, np.ndarray) and ops.ndim == 1:
+        ops = ops.tolist()
+    if not isinstance(ops, (list, tuple)):
+        raise ValueError(f"NB-101 ops must be a list of op names, got {_short(ops)}")
+    if len(ops) != n:
+        raise ValueError(
+            f"NB-101 ops must have one name per vertex ({n}, the matrix size), got {len(ops)} ops"
+        )
+    for i, op in enumerate(ops):
+        if not isinstance(op, str):
+            raise ValueError(f"NB-101 op {i} must be a string, got {_short(op)}")
+    if ops[0] != INPUT:
+        raise ValueError(f"NB-101 op 0 must be {INPUT!r}, got {_short(ops[0])}")
+    if ops[-1] != OUTPUT:
+        raise ValueError(f"NB-101 last op must be {OUTPUT!r}, got {_short(ops[-1])}")
+    for i, op in enumerate(ops[1:-1], start=1):
+        if op not in NB101_OPS:
+            raise ValueError(
+                f"NB-101 op {i} is {_short(op)}; intermediate ops must be one of {list(NB101_OPS)}"
+            )
+    return tuple(str(op) for op in ops)
+
+
+def _live_vertices(adjacency: Sequence[Sequence[int]]) -> list[int] | None:
+    """Vertices on some input→output path (sorted), or ``None`` if output is unreachable."""
+    n = len(adjacency)
+
+    def reach(start: int, step: Any) -> set[int]:
+        seen, stack = {start}, [start]
+        while stack:
+            v = stack.pop()
+            for w in range(n):
+                if step(v, w) and w not in seen:
+                    seen.add(w)
+                    stack.append(w)
+        return seen
+
+    from_input = reach(0, lambda v, w: adjacency[v][w])
+    if n - 1 not in from_input:
+        return None
+    to_output = reach(n - 1, lambda v, w: adjacency[w][v])
+    return sorted(from_input & to_output)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+def _module_hash(adjacency: Adjacency, labels: Sequence[int]) -> str:
+    """NAS-Bench-101's isomorphism-invariant module hash (``graph_util.hash_module``).
+
+    Iterated md5 neighbourhood hashing, written on plain Python ints so numpy-2 scalar reprs
+    (``np.int64(1)``) can never leak into the hashed strings.
+    """
+    n = len(adjacency)
+    in_deg = [sum(adjacency[u][v] for u in range(n)) for v in range(n)]
+    out_deg = [sum(adjacency[v]) for v in range(n)]
+    hashes = [_md5(str((out_deg[v], in_deg[v], int(labels[v])))) for v in range(n)]
+    for _ in range(n):
+        hashes = [
+            _md5(
+                "".join(sorted(hashes[u] for u in range(n) if adjacency[u][v]))
+                + "|"
+                + "".join(sorted(hashes[w] for w in range(n) if adjacency[v][w]))
+                + "|"
+                + hashes[v]
+            )
+            for v in range(n)
+        ]
+    return _md5(str(sorted(hashes)))
+
+
+def _parse_matrix_string(text: Any) -> list[list[int]]:
+    """``"0110/0001/..."`` (rows joined by '/') as nested int lists; only '0'/'1' allowed."""
+    if not isinstance(text, str):
+        raise ValueError(f"NB-101 matrix string must be a str, got {_short(text)}")
+    rows = text.split("/")
+    for row in rows:
+        if not row or set(row) - {"0", "1"}:
+            raise ValueError(
+                f"NB-101 matrix string rows must be non-empty runs of '0'/'1' joined by '/', "
+                f"got {_short(text)}"
+            )
+    return [[int(c) for c in row] for row in rows]
+
+
+def _parse_ops_string(text: Any) -> list[str]:
+    """``"input,conv3x3-bn-relu,...,output"`` as a list of op names."""
+    if not isinstance(text, str):
+        raise ValueError(f"NB-101 ops string must be a str, got {_short(text)}")
+    return text.split(",")
+
+
+@dataclass(frozen=True, init=False)
+class NB101Cell:
+    """An immutable, hashable, validated NAS-Bench-101 cell (adjacency matrix + vertex ops).
+
+    Cells with dangling vertices (off every input→output path) or a disconnected output are
+    allowed; ``prune()``/``hash`` drop the former and reject the latter.
+    """
+
+    adjacency: Adjacency
+    ops: tuple[str, ...]
+
+    def __init__(self, matrix: Any, ops: Any) -> None:
+        adjacency = _normalize_matrix(matrix)
+        object.__setattr__(self, "adjacency", adjacency)
+        object.__setattr__(self, "ops", _normalize_ops(ops, len(adjacency)))
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The adjacency matrix as a fresh ``int64`` array (a copy; the cell never changes)."""
+        return np.array(self.adjacency, dtype=np.int64)
+
+    @property
+    def num_vertices(self) -> int:
+        """Number of vertices, input and output included."""
+        return len(self.adjacency)
+
+    @property
+    def num_edges(self) -> int:
+        """Number of edges (ones in the matrix)."""
+        return sum(map(sum, self.adjacency))
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether some path leads from the input to the output."""
+        return _live_vertices(self.adjacency) is not None
+
+    def prune(self) -> NB101Cell:
+        """This cell without the vertices that lie on no input→output path (as NAS-Bench-101 does).
+
+        Raises ValueError when the input and output are disconnected (no network exists).
+        """
+        live = _live_vertices(self.adjacency)
+        if live is None:
+            raise ValueError(f"NB-101 cell {self.to_string()!r} has no input→output path")
+        if len(live) == self.num_vertices:
+            return self
+        matrix = [[self.adjacency[i][j] for j in live] for i in live]
+        return NB101Cell(matrix, [self.ops[i] for i in live])
+
+    @cached_property
+    def hash(self) -> str:
+        """The canonical NAS-Bench-101 module hash of the pruned cell (the benchmark's key)."""
+        pruned = self.prune()
+        labels = [-1, *(NB101_OPS.index(op) for op in pruned.ops[1:-1]), -2]
+        return _module_hash(pruned.adjacency, labels)
+
+    def to_string(self) -> str:
+        """The cell as ``"0110/0001/0001/0000|input,conv3x3-bn-relu,...,output"`` (table format)."""
+        matrix = "/".join("".join(str(x) for x in row) for row in self.adjacency)
+        return f"{matrix}|{','.join(self.ops)}"
+
+    @classmethod
+    def from_string(cls, text: str) -> NB101Cell:
+        """The cell written by ``to_string``; ValueError for anything else."""
+        if not isinstance(text, str) or text.count("|") != 1:
+            raise ValueError(
+                f"NB-101 cell string must be 'matrix rows joined by /|comma-separated ops', "
+                f"got {_short(text)}"
+            )
+        matrix, ops = text.split("|")
+        return cls.from_table_row(matrix, ops)
+
+    @classmethod
+    def from_table_row(cls, matrix_str: str, ops_str: str) -> NB101Cell:
+        """The cell of a benchmark table row (its ``matrix`` and ``ops`` columns)."""
+        return cls(_parse_matrix_string(matrix_str), _parse_ops_string(ops_str))
+
+
+def _check_cell(cell: Any) -> NB101Cell:
+    if not isinstance(cell, NB101Cell):
+        raise ValueError(f"expected an NB101Cell, got {_short(cell)}")
+    return cell
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {_short(value)}")
+    return int(value)
+
+
+@register_space("nb101")
+class NB101Space(SearchSpace):
+    """The NAS-Bench-101 space: cells of up to 7 vertices / 9 edges over 3 ops (423,624 graphs)."""
+
+    name = "nb101"
+    encodings = ("adjacency", "path")
+
+    def sample(self, rng: RngLike = None, *, method: str = "uniform") -> NB101Cell:
+        """A random valid, pruned cell.
+
+        ``"uniform"`` (default): every one of the 423,624 distinct cells (hashes) is equally likely.
+        ``"nasbench"``: NAS-Bench-101's own ``random_spec`` (uniform random 7x7 upper-triangular
+        matrix and ops, redrawn until connected with <= 9 edges after pruning, then pruned); it
+        favours small cells heavily (~0.3% have 7 vertices, against ~84% of distinct cells).
+        """
+        gen = as_rng(rng)
+        if method == "uniform":
+            return _sample_uniform(gen)
+        if method == "nasbench":
+            return _sample_like_nasbench_api(gen)
+        raise ValueError(f"unknown NB-101 sampling method {method!r}; use 'uniform' or 'nasbench'")
+
+    def mutate(self, cell: NB101Cell, rng: RngLike = None) -> NB101Cell:
+        """A uniformly chosen single edit (edge flip or intermediate-op change) of ``cell`` that
+        stays valid and connected and changes the hash.
+
+        The edit is made on ``cell`` as given and the result is not pruned, so vertices left
+        dangling stay available to later edits. ValueError if no such edit exists (only the
+        2-vertex input→output cell).
+        """
+        cell = _check_cell(cell)
+        gen = as_rng(rng)
+        original = cell.hash if cell.is_connected else None
+        n = cell.num_vertices
+        edits: list[tuple[int, int | str]] = [(i, j) for i, j in combinations(range(n), 2)]
+        edits += [(v, op) for v in range(1, n - 1) for op in NB101_OPS if op != cell.ops[v]]
+        for k in gen.permutation(len(edits)):
+            where, what = edits[int(k)]
+            matrix = [list(row) for row in cell.adjacency]
+            ops = list(cell.ops)
+            if isinstance(what, str):
+                ops[where] = what
+            else:
+                matrix[where][what] ^= 1
+                if sum(map(sum, matrix)) > MAX_EDGES:
+                    continue
+            candidate = NB101Cell(matrix, ops)
+            if candidate.is_connected and candidate.hash != original:
+                return candidate
+        raise ValueError(
+            f"NB-101 cell {cell.to_string()!r} has no single edit that keeps it valid and "
+            "connected and changes its hash"
+        )
+
+    def encode(self, cell: NB101Cell, kind: str = "adjacency") -> np.ndarray:
+        """A fixed-length float vector of the pruned cell.
+
+        ``"adjacency"`` (length 56): the 21 strictly-upper-triangle entries (row-major) of the
+        7x7 matrix, then a 7x5 one-hot op block over ``NB101_ALL_OPS``. Cells with fewer than 7
+        vertices are padded by inserting empty vertices just before the output, so the output is
+        always vertex 6; padding vertices have no edges and an all-zero one-hot row.
+        ``"path"`` (length 364): the BANANAS path encoding, one slot per distinct sequence of
+        intermediate ops along an input→output path (slot = sum_i 3^i * (op_i + 1)).
+        """
+        pruned = _check_cell(cell).prune()
+        if kind == "adjacency":
+            return _adjacency_encoding(pruned)
+        if kind == "path":
+            return _path_encoding(pruned)
+        raise ValueError(f"unknown NB-101 encoding {kind!r}; available: {list(self.encodings)}")
+
+    def parse(self, text: str) -> NB101Cell:
+        """The cell written as ``text`` (``NB101Cell.from_string``)."""
+        return NB101Cell.from_string(text)
+
+    def format(self, cell: NB101Cell) -> str:
+        """The string of ``cell`` in the benchmark table's format (``NB101Cell.to_string``)."""
+        return _check_cell(cell).to_string()
+
+    def cell_id(self, cell: NB101Cell) -> str:
+        """The NAS-Bench-101 module hash of ``cell`` (the ``hash`` column of the table)."""
+        return _check_cell(cell).hash
+
+    def build(
+        self,
+        cell: NB101Cell,
+        *,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        stem_channels: int = 128,
+        num_stacks: int = 3,
+        cells_per_stack: int = 3,
+        bn_momentum: float = 0.003,
+    ) -> nn.Module:
+        """A fresh ``nasbench_pytorch`` Network for ``cell`` (defaults: the paper's CIFAR-10 net).
+
+        The cell is validated and pruned here, so nasbench-pytorch's own spec handling never sees
+        an invalid graph. ``bn_momentum`` is set on every BatchNorm afterwards: nasbench-pytorch
+        hands TF's decay 0.997 to torch as ``momentum`` (and leaves torch's 0.1 in the ops),
+        but torch's momentum is the weight of the *new* batch, so TF's 0.997 is torch's 0.003.
+        """
+        pruned = _check_cell(cell).prune()
+        config = {
+            "num_labels": _check_positive_int("num_classes", num_classes),
+            "in_channels": _check_positive_int("in_channels", in_channels),
+            "stem_out_channels": _check_positive_int("stem_channels", stem_channels),
+            "num_stacks": _check_positive_int("num_stacks", num_stacks),
+            "num_modules_per_stack": _check_positive_int("cells_per_stack", cells_per_stack),
+        }
+        if (
+            isinstance(bn_momentum, bool)
+            or not isinstance(bn_momentum, (int, float, np.floating, np.integer))
+            or not 0.0 < float(bn_momentum) <= 1.0
+        ):
+            raise ValueError(f"bn_momentum must be a float in (0, 1], got {_short(bn_momentum)}")
+        momentum = float(bn_momentum)
+        spec = ModelSpec(pruned.matrix, list(pruned.ops))
+        network = Network(spec, momentum=momentum, **config)
+        for module in network.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = momentum
+        return network
+
+
+#: How many k-vertex strictly upper-triangular 0/1 matrices have <= 9 edges and every vertex on an
+#: input→output path (already pruned), for k = 2..7 -- counted by enumeration, checked in the tests.
+_FULL_DAG_COUNTS: dict[int, int] = {2: 1, 3: 2, 4: 10, 5: 121, 6: 1545, 7: 4793}
+
+
+def _sample_like_nasbench_api(gen: np.random.Generator) -> NB101Cell:
+    """NAS-Bench-101's ``random_spec``: rejection over uniform 7-vertex graphs, then prune."""
+    upper = np.triu(np.ones((MAX_VERTICES, MAX_VERTICES), dtype=bool), 1)
+    while True:
+        bits = gen.integers(0, 2, size=(MAX_VERTICES, MAX_VERTICES))
+        adjacency = np.where(upper, bits, 0).tolist()
+        middle = gen.integers(0, len(NB101_OPS), size=MAX_VERTICES - 2)
+        ops = [INPUT, *(NB101_OPS[i] for i in middle), OUTPUT]
+        live = _live_vertices(adjacency)
+        if live is None:
+            continue
+        matrix = [[adjacency[i][j] for j in live] for i in live]
+        if sum(map(sum, matrix)) <= MAX_EDGES:
+            return NB101Cell(matrix, [ops[i] for i in live])
+
+
+def _random_full_dag(k: int, gen: np.random.Generator, batch: int = 1024) -> list[list[int]]:
+    """A uniform random pruned k-vertex matrix with <= 9 edges (rejection, ``batch`` at a time)."""
+    rows, cols = np.triu_indices(k, 1)
+    while True:
+        bits = gen.integers(0, 2, size=(batch, rows.size), dtype=np.int8)
+        mats = np.zeros((batch, k, k), dtype=np.int8)
+        mats[:, rows, cols] = bits
+        ok = (
+            (bits.sum(axis=1) <= MAX_EDGES)
+            & mats[:, :-1, :].any(axis=2).all(axis=1)  # every non-output vertex has an out-edge
+            & mats[:, :, 1:].any(axis=1).all(axis=1)  # every non-input vertex has an in-edge
+        )
+        hits = np.flatnonzero(ok)
+        if hits.size:
+            return mats[hits[0]].astype(int).tolist()
+
+
+def _num_labellings(cell: NB101Cell) -> int:
+    """How many distinct (upper-triangular matrix, ops) pairs write the pruned graph of ``cell``.
+
+    Counts the relabellings of the intermediate vertices that keep the matrix upper-triangular.
+    """
+    n = cell.num_vertices
+    orders = np.array([(0, *perm, n - 1) for perm in permutations(range(1, n - 1))])
+    mats = cell.matrix[orders[:, :, None], orders[:, None, :]]  # mats[p, i, j] = adj[o[i], o[j]]
+    upper = ~np.tril(mats, -1).any(axis=(1, 2))
+    labels = np.array([NB101_ALL_OPS.index(op) for op in cell.ops])[orders]
+    forms = np.concatenate([mats.reshape(len(orders), -1), labels], axis=1)[upper]
+    return len(np.unique(forms, axis=0))
+
+
+def _sample_uniform(gen: np.random.Generator) -> NB101Cell:
+    """A cell uniform over distinct graphs (hashes): uniform over labelled pruned graphs, each kept
+    with probability 1 / (its number of labellings), so every isomorphism class weighs the same.
+    """
+    sizes = sorted(_FULL_DAG_COUNTS)
+    weights = np.array([_FULL_DAG_COUNTS[k] * len(NB101_OPS) ** (k - 2) for k in sizes], float)
+    while True:
+        k = sizes[int(gen.choice(len(sizes), p=weights / weights.sum()))]
+        middle = gen.integers(0, len(NB101_OPS), size=k - 2)
+        cell = NB101Cell(_random_full_dag(k, gen), [INPUT, *(NB101_OPS[i] for i in middle), OUTPUT])
+        if gen.random() * _num_labellings(cell) < 1.0:
+            return cell
+
+
+def _adjacency_encoding(pruned: NB101Cell) -> np.ndarray:
+    """The padded upper-triangle + one-hot op vector of a pruned cell (see ``encode``)."""
+    n = pruned.num_vertices
+    slot = [*range(n - 1), MAX_VERTICES - 1]  # vertex -> padded index; output goes last
+    matrix = np.zeros((MAX_VERTICES, MAX_VERTICES))
+    onehot = np.zeros((MAX_VERTICES, len(NB101_ALL_OPS)))
+    for v in range(n):
+        onehot[slot[v], NB101_ALL_OPS.index(pruned.ops[v])] = 1.0
+        for w in range(v + 1, n):
+            matrix[slot[v], slot[w]] = pruned.adjacency[v][w]
+    upper = matrix[np.triu_indices(MAX_VERTICES, 1)]
+    return np.concatenate([upper, onehot.ravel()])
+
+
+def _path_encoding(pruned: NB101Cell) -> np.ndarray:
+    """The BANANAS path indicator vector of a pruned cell (see ``encode``)."""
+    n = pruned.num_vertices
+    encoding = np.zeros(PATH_ENCODING_LENGTH)
+    # Depth-first over input→output paths, carrying each path's slot index and length so far.
+    stack = [(0, 0, 0)]
+    while stack:
+        v, index, length = stack.pop()
+        for w in range(v + 1, n):
+            if not pruned.adjacency[v][w]:
+                continue
+            if w == n - 1:
+                encoding[index] = 1.0
+            else:
+                op = NB101_OPS.index(pruned.ops[w])
+                stack.append((w, index + len(NB101_OPS) ** length * (op + 1), length + 1))
+    return encoding
