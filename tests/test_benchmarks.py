@@ -1,0 +1,171 @@
+"""The bundled tabular benchmarks: contents, query API, cost models and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from workbench.benchmarks import (
+    CellNotInTableError,
+    NB201CostModel,
+    get_benchmark,
+    list_benchmarks,
+    nb201_macs,
+    read_table,
+)
+from workbench.spaces import get_space
+
+
+@pytest.fixture(scope="module")
+def nb101():
+    return get_benchmark("nb101")
+
+
+@pytest.fixture(scope="module")
+def nb201():
+    return get_benchmark("nb201")
+
+
+@pytest.mark.parametrize("name", list_benchmarks())
+def test_every_registered_benchmark_round_trips_ids(name):
+    bench = get_benchmark(name)
+    table = bench.table()
+    assert len(table) == len(bench) and table["cell_id"].is_unique
+    for cell_id in table["cell_id"].iloc[:: max(1, len(table) // 25)]:
+        cell = bench.cell(cell_id)
+        assert bench.cell_id(cell) == cell_id
+        assert bench.cell_id(bench.space.format(cell)) == cell_id
+        assert cell in bench
+
+
+def test_table_sizes_and_percent_scale(nb101, nb201):
+    assert list_benchmarks() == ["nb101", "nb201"]
+    assert len(nb101) == 1000 and len(nb201) == 15625
+    t = nb101.table()
+    raw = read_table("nb101")
+    np.testing.assert_allclose(t["cifar10/val@108"], raw["val_acc_108"] * 100)
+    assert 80 < t["cifar10/val@108"].median() < 100
+    assert nb101.datasets == ["cifar10"]
+    assert nb101.epochs() == [4, 12, 36, 108]
+    assert nb201.datasets == ["ImageNet16-120", "cifar10", "cifar100"]
+    assert nb201.epochs("cifar100") == [12, 200]
+
+
+def test_best_cells_match_the_published_maxima(nb201):
+    # ../shared/data/README.md: best cell 94.37 / 73.51 / 47.31 % test accuracy.
+    for ds, best in (("cifar10", 94.37), ("cifar100", 73.51), ("ImageNet16-120", 47.31)):
+        _, acc = nb201.best(ds)
+        assert acc == pytest.approx(best, abs=0.005)
+
+
+def test_query_one_cell_by_any_handle(nb201):
+    raw = read_table("nb201")
+    row = raw.iloc[1]
+    space = get_space("nb201")
+    by_index = nb201.query(str(row["index"]))
+    by_string = nb201.query(row["arch"])
+    by_cell = nb201.query(space.parse(row["arch"]))
+    pd.testing.assert_frame_equal(by_index, by_string)
+    pd.testing.assert_frame_equal(by_index, by_cell)
+    assert len(by_index) == 9  # 3 datasets x (12 val, 12 test, 200 test)
+    final = by_index.query("dataset == 'cifar100' and epochs == 200")["accuracy"].item()
+    assert final == pytest.approx(row["c100_test_200"])
+    assert nb201.final_accuracy(row["arch"], "cifar100") == pytest.approx(row["c100_test_200"])
+    # Validation preferred at the short budget: selection must not read test accuracy.
+    assert nb201.accuracy(row["arch"], epochs=12) == pytest.approx(row["c10_val_12"])
+    assert nb201.accuracy(row["arch"], epochs=12, split="test") == pytest.approx(row["c10_test_12"])
+
+
+def test_nb101_query_and_cost(nb101):
+    raw = read_table("nb101")
+    row = raw.iloc[7]
+    q = nb101.query(row["hash"])
+    assert q["epochs"].tolist() == [4, 12, 36, 108]
+    np.testing.assert_allclose(q["accuracy"], row[["val_acc_4", "val_acc_12", "val_acc_36",
+                                                   "val_acc_108"]].to_numpy(float) * 100)
+    assert nb101.cost(row["hash"], 108) == pytest.approx(row["train_seconds_108"])
+    assert nb101.cost(row["hash"], 36) == pytest.approx(row["train_seconds_108"] / 3)
+    cell_string = f"{row['matrix']}|{row['ops']}"
+    assert nb101.cell_id(cell_string) == row["hash"]
+
+
+def test_cell_missing_from_the_1k_table_is_named(nb101):
+    space = get_space("nb101")
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        cell = space.sample(rng)
+        if cell not in nb101:
+            break
+    else:  # pragma: no cover - 1k of 423k cells: a miss is essentially certain
+        pytest.fail("every sampled cell was in the 1k table")
+    with pytest.raises(CellNotInTableError, match=space.cell_id(cell)):
+        nb101.query(cell)
+    with pytest.raises(CellNotInTableError, match="f" * 32):
+        nb101.row("f" * 32)
+
+
+def test_bad_queries_name_the_value(nb201):
+    with pytest.raises(ValueError, match="svhn"):
+        nb201.query(0, dataset="svhn")
+    with pytest.raises(ValueError, match="epochs=50"):
+        nb201.accuracy(0, epochs=50)
+    with pytest.raises(ValueError, match="-1"):
+        nb201.cost(0, -1)
+    with pytest.raises(ValueError, match="0"):
+        nb201.sample_ids(0)
+    with pytest.raises(ValueError, match="unknown benchmark 'nb301'"):
+        get_benchmark("nb301")
+
+
+def test_sample_ids_seeded_and_distinct(nb201):
+    a, b = nb201.sample_ids(50, rng=3), nb201.sample_ids(50, rng=3)
+    assert a == b and len(set(a)) == 50
+    assert nb201.sample_ids(50, rng=4) != a
+
+
+def _count_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """MACs of convolutions and linear layers, counted with forward hooks."""
+    total = 0
+
+    def hook(mod, inp, out):
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            total += k * out.numel() // out.shape[0]
+        elif isinstance(mod, nn.Linear):
+            total += mod.in_features * mod.out_features
+
+    hs = [m.register_forward_hook(hook) for m in model.modules()
+          if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model.eval()(x)
+    for h in hs:
+        h.remove()
+    return total
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 77, 1000])
+def test_nb201_macs_match_a_hook_count_of_the_built_network(index):
+    space = get_space("nb201")
+    cell = space.cell(index)
+    model = space.build(cell)
+    counted = _count_macs(model, torch.zeros(1, 3, 32, 32))
+    # The analytic count also includes the average pools (9 adds per output value).
+    pools = sum(9 * c * h * h for op in cell.ops if op == "avg_pool_3x3"
+                for c, h in ((16, 32), (32, 16), (64, 8))) * 5
+    assert nb201_macs(cell.ops) == counted + pools
+
+
+def test_nb201_cost_model_orders_cells_by_compute(nb201):
+    space = get_space("nb201")
+    big = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
+                      "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    small = space.parse("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|")
+    assert nb201.cost(big, 1) > 5 * nb201.cost(small, 1)
+    assert nb201.cost(big, 200) == pytest.approx(200 * nb201.cost(big, 1))
+    assert 10 < nb201.cost(big, 1) < 60  # the documented scale of the model
+    with pytest.raises(ValueError, match="macs_per_second"):
+        NB201CostModel(macs_per_second=0)

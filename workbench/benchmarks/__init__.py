@@ -1,0 +1,32 @@
+"""Bundled tabular benchmarks (NAS-Bench-101 1k, NAS-Bench-201): accuracies, params and costs.
+
+>>> from workbench.benchmarks import get_benchmark
+>>> nb201 = get_benchmark("nb201")
+>>> nb201.query(1)  # by index, cell string or NB201Cell; one row per (dataset, epochs, split)
+"""
+
+from workbench.benchmarks._benchmark import (
+    CellNotInTableError,
+    Fidelity,
+    TabularBenchmark,
+    get_benchmark,
+    list_benchmarks,
+    register_benchmark,
+)
+from workbench.benchmarks._cost import NB201CostModel, nb201_macs
+from workbench.benchmarks._nb import NB101Benchmark, NB201Benchmark
+from workbench.benchmarks._tables import read_table
+
+__all__ = [
+    "CellNotInTableError",
+    "Fidelity",
+    "NB101Benchmark",
+    "NB201Benchmark",
+    "NB201CostModel",
+    "TabularBenchmark",
+    "get_benchmark",
+    "list_benchmarks",
+    "nb201_macs",
+    "read_table",
+    "register_benchmark",
+]

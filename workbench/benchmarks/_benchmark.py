@@ -1,0 +1,231 @@
+"""Query API over the bundled tabular benchmarks: accuracies by fidelity and dataset, and costs."""
+
+from __future__ import annotations
+
+import re
+from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from workbench.benchmarks._tables import read_table
+from workbench.spaces import SearchSpace, as_rng, get_space
+from workbench.spaces._base import RngLike
+
+
+class CellNotInTableError(LookupError):
+    """Raised when a cell (or id) is valid but has no row in a benchmark table."""
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """One measured column of a table: dataset, training epochs, split, and the raw column."""
+
+    dataset: str
+    epochs: int
+    split: str
+    column: str
+    scale: float  # raw value * scale = percent
+
+    @property
+    def label(self) -> str:
+        """Short name such as ``cifar10/val@108``."""
+        return f"{self.dataset}/{self.split}@{self.epochs}"
+
+
+class TabularBenchmark:
+    """A tabular NAS benchmark: one row per cell, accuracies (percent) at several fidelities.
+
+    Accuracies are in percent for every table (NAS-Bench-101 stores fractions) so that regrets
+    are comparable across spaces. Cells may be given as cell objects, cell strings or table ids.
+    """
+
+    name: str
+    space_name: str
+    id_column: str
+    fidelities: ClassVar[tuple[Fidelity, ...]]
+    final: ClassVar[dict[str, Fidelity]]  # dataset -> the column used as "final accuracy"
+
+    def __init__(self) -> None:
+        self.raw = read_table(self.name)
+        self.space: SearchSpace = get_space(self.space_name)
+        self._ids = self.raw[self.id_column].astype(str).to_numpy()
+        self._pos = {k: i for i, k in enumerate(self._ids)}
+
+    # -- subclass hooks ---------------------------------------------------------------------
+    @abstractmethod
+    def _cell_strings(self) -> np.ndarray:
+        """Canonical cell string of every row, in table order."""
+
+    @abstractmethod
+    def _params(self) -> np.ndarray:
+        """Parameter count of every row's benchmark network."""
+
+    @abstractmethod
+    def _cost_row(self, row: pd.Series, epochs: float, dataset: str) -> float:
+        """Simulated training seconds of one row for ``epochs`` epochs on ``dataset``."""
+
+    # -- identification -----------------------------------------------------------------------
+    @property
+    def datasets(self) -> list[str]:
+        """Datasets measured in this table."""
+        return sorted({f.dataset for f in self.fidelities})
+
+    def epochs(self, dataset: str | None = None) -> list[int]:
+        """Training budgets (epochs) measured for ``dataset``."""
+        ds = self._check_dataset(dataset)
+        return sorted({f.epochs for f in self.fidelities if f.dataset == ds})
+
+    id_pattern: ClassVar[str]  # regular expression of a table id, e.g. 32 hex digits
+
+    def cell_id(self, cell: Any) -> str:
+        """The table id of ``cell`` (a cell object, a cell string or an id already)."""
+        if isinstance(cell, (int, np.integer)) and not isinstance(cell, bool):
+            cell = str(cell)
+        if isinstance(cell, str) and re.fullmatch(self.id_pattern, cell.strip()):
+            return cell.strip()
+        if isinstance(cell, str):
+            return self.space.cell_id(self.space.parse(cell))
+        return self.space.cell_id(cell)
+
+    def cell(self, cell_id: str) -> Any:
+        """The cell object stored under ``cell_id``."""
+        return self.space.parse(str(self.row(cell_id)["_cell"]))
+
+    def row(self, cell: Any) -> pd.Series:
+        """The raw table row of ``cell`` (plus its canonical string as ``_cell``)."""
+        key = self.cell_id(cell)
+        pos = self._pos.get(key)
+        if pos is None:
+            raise CellNotInTableError(
+                f"cell {cell!s} (id {key!r}) is not in the {self.name} table of "
+                f"{len(self)} cells"
+            )
+        out = self.raw.iloc[pos].copy()
+        out["_cell"] = self._cell_strings()[pos]
+        return out
+
+    def __contains__(self, cell: Any) -> bool:
+        try:
+            return self.cell_id(cell) in self._pos
+        except ValueError:
+            return False
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    # -- queries ----------------------------------------------------------------------------
+    def table(self) -> pd.DataFrame:
+        """All cells (wide): id, cell string, params and each accuracy column in percent."""
+        out = pd.DataFrame({"cell_id": self._ids, "cell": self._cell_strings(),
+                            "params": self._params()})
+        for f in self.fidelities:
+            out[f.label] = self.raw[f.column].to_numpy() * f.scale
+        return out
+
+    def query(self, cell: Any, dataset: str | None = None, epochs: int | None = None
+              ) -> pd.DataFrame:
+        """One cell's measurements (long): dataset, epochs, split, accuracy (%), cost (s)."""
+        row = self.row(cell)
+        ds = None if dataset is None else self._check_dataset(dataset)
+        fids = [f for f in self.fidelities
+                if (ds is None or f.dataset == ds) and (epochs is None or f.epochs == epochs)]
+        if not fids:
+            raise ValueError(f"no {self.name} measurement at epochs={epochs!r} for "
+                             f"dataset={dataset!r}; available: "
+                             f"{sorted({(f.dataset, f.epochs) for f in self.fidelities})}")
+        return pd.DataFrame.from_records([
+            {"cell_id": self.cell_id(cell), "dataset": f.dataset, "epochs": f.epochs,
+             "split": f.split, "accuracy": float(row[f.column]) * f.scale,
+             "cost_seconds": self._cost_row(row, f.epochs, f.dataset)}
+            for f in fids
+        ])
+
+    def accuracy(self, cell: Any, epochs: int | None = None, dataset: str | None = None,
+                 split: str | None = None) -> float:
+        """Accuracy (%) of ``cell`` after ``epochs`` (default: the final label)."""
+        f = self.fidelity(dataset, epochs, split)
+        return float(self.row(cell)[f.column]) * f.scale
+
+    def final_accuracy(self, cell: Any, dataset: str | None = None) -> float:
+        """The table's final-accuracy label of ``cell`` (percent)."""
+        return self.accuracy(cell, dataset=dataset)
+
+    def all_accuracies(self, epochs: int | None = None, dataset: str | None = None,
+                       split: str | None = None) -> pd.Series:
+        """Accuracy (%) of every cell at one fidelity, indexed by cell id."""
+        f = self.fidelity(dataset, epochs, split)
+        return pd.Series(self.raw[f.column].to_numpy() * f.scale, index=self._ids, name=f.label)
+
+    def cost(self, cell: Any, epochs: float, dataset: str | None = None) -> float:
+        """Simulated seconds to train ``cell`` for ``epochs`` epochs (see the cost model)."""
+        if not (isinstance(epochs, (int, float, np.number)) and epochs >= 0):
+            raise ValueError(f"epochs must be a number >= 0, got {epochs!r}")
+        return self._cost_row(self.row(cell), float(epochs), self._check_dataset(dataset))
+
+    def best(self, dataset: str | None = None) -> tuple[str, float]:
+        """Id and final accuracy (%) of the table's best cell."""
+        s = self.all_accuracies(dataset=dataset)
+        return str(s.idxmax()), float(s.max())
+
+    def sample_ids(self, n: int, rng: RngLike = None) -> list[str]:
+        """``n`` distinct cell ids drawn uniformly from the table."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n <= len(self):
+            raise ValueError(f"n must be an int in 1..{len(self)}, got {n!r}")
+        idx = as_rng(rng).choice(len(self), size=int(n), replace=False)
+        return [str(i) for i in self._ids[idx]]
+
+    def fidelity(self, dataset: str | None = None, epochs: int | None = None,
+                 split: str | None = None) -> Fidelity:
+        """The measured column for (dataset, epochs, split); validation preferred over test."""
+        ds = self._check_dataset(dataset)
+        if epochs is None and split is None:
+            return self.final[ds]
+        cands = [f for f in self.fidelities if f.dataset == ds
+                 and (epochs is None or f.epochs == epochs) and (split is None or f.split == split)]
+        if not cands:
+            allowed = sorted((f.epochs, f.split) for f in self.fidelities if f.dataset == ds)
+            raise ValueError(f"no {self.name} measurement for dataset={ds!r}, epochs={epochs!r}, "
+                             f"split={split!r}; available (epochs, split): {allowed}")
+        cands.sort(key=lambda f: (f.split != "val", -f.epochs))
+        return cands[0]
+
+    def _check_dataset(self, dataset: str | None) -> str:
+        if dataset is None:
+            return "cifar10"
+        if dataset not in self.datasets:
+            raise ValueError(f"unknown dataset {dataset!r} for {self.name}; "
+                             f"available: {self.datasets}")
+        return dataset
+
+
+_BENCHMARKS: dict[str, Callable[[], TabularBenchmark]] = {}
+
+
+def register_benchmark(name: str) -> Callable[[type[TabularBenchmark]], type[TabularBenchmark]]:
+    """Class decorator adding a tabular benchmark to the registry under ``name``."""
+
+    def deco(cls: type[TabularBenchmark]) -> type[TabularBenchmark]:
+        if name in _BENCHMARKS:
+            raise ValueError(f"benchmark {name!r} is already registered")
+        _BENCHMARKS[name] = cls
+        return cls
+
+    return deco
+
+
+def list_benchmarks() -> list[str]:
+    """Names of the registered tabular benchmarks."""
+    return sorted(_BENCHMARKS)
+
+
+def get_benchmark(name: str) -> TabularBenchmark:
+    """A loaded tabular benchmark: 'nb101' (NAS-Bench-101 1k) or 'nb201' (NAS-Bench-201)."""
+    try:
+        factory = _BENCHMARKS[name]
+    except KeyError:
+        raise ValueError(f"unknown benchmark {name!r}; available: {list_benchmarks()}") from None
+    return factory()
