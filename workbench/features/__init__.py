@@ -1,0 +1,37 @@
+"""NAP2 white-box features: per-layer weight and gradient statistics recorded during training.
+
+:class:`SnapshotRecorder` records them cheaply on the device; :class:`Snapshots` holds the
+result (arrays, ``.npz`` round trip, tidy DataFrame). Definitions: ``workbench.features._schema``.
+"""
+
+from workbench.features._recorder import (
+    DEFAULT_MAX_LAYERS,
+    DEFAULT_SAMPLE_SIZE,
+    SnapshotRecorder,
+    layer_kind,
+)
+from workbench.features._schema import (
+    FEATURE_NAMES,
+    FEATURE_SCHEMA_VERSION,
+    LAYER_KINDS,
+    NEAR_ZERO_REL,
+    QUANTILES,
+    SOURCES,
+    check_schema,
+)
+from workbench.features._snapshots import Snapshots
+
+__all__ = [
+    "DEFAULT_MAX_LAYERS",
+    "DEFAULT_SAMPLE_SIZE",
+    "FEATURE_NAMES",
+    "FEATURE_SCHEMA_VERSION",
+    "LAYER_KINDS",
+    "NEAR_ZERO_REL",
+    "QUANTILES",
+    "SOURCES",
+    "SnapshotRecorder",
+    "Snapshots",
+    "check_schema",
+    "layer_kind",
+]
