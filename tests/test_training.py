@@ -1,0 +1,166 @@
+"""The training engine: determinism, divergence, resuming, curves/evals and argument checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workbench.data import load_dataset, train_val_split
+from workbench.spaces import get_space
+from workbench.training import Callback, TrainConfig, Trainer, model_kwargs, seeded
+
+CELL = ("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+"
+        "|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|")
+
+
+@pytest.fixture(scope="module")
+def data():
+    full = load_dataset("cifar10", "train")
+    small, _ = train_val_split(full, val_size=len(full) - 640, seed=0)
+    return train_val_split(small, val_size=128, seed=0)
+
+
+def _model(seed: int = 0):
+    space = get_space("nb201")
+    with seeded(seed):
+        return space.build(space.parse(CELL), **model_kwargs("nb201", "tiny"))
+
+
+def _cfg(**kw):
+    base = dict(steps=12, batch_size=32, resize=16, snapshot_every=3, curve_every=2,
+                device="cpu", snapshot_sample=256)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_same_seed_gives_identical_snapshots_and_curves(data):
+    train, val = data
+    a = Trainer(_model(), train, _cfg(), val=val).run()
+    b = Trainer(_model(), train, _cfg(), val=val).run()
+    assert a.status == "done" and a.steps == 12
+    np.testing.assert_array_equal(a.snapshots.weights, b.snapshots.weights)
+    np.testing.assert_array_equal(a.snapshots.grads, b.snapshots.grads)
+    assert a.curves.equals(b.curves)
+    assert a.snapshots.steps.tolist() == [3, 6, 9, 12]
+    c = Trainer(_model(1), train, _cfg(seed=1), val=val).run()
+    assert not np.array_equal(a.snapshots.weights, c.snapshots.weights)
+
+
+def test_curves_evals_and_metrics(data):
+    train, val = data
+    res = Trainer(_model(), train, _cfg(eval_every=6), val=val).run()
+    assert res.curves["step"].tolist() == [2, 4, 6, 8, 10, 12]
+    assert res.evals["step"].tolist() == [6, 12]
+    assert (res.curves["lr"].diff().dropna() <= 0).all()  # cosine decays
+    assert 0 <= res.metrics["val_acc"] <= 100
+    assert res.metrics["train_loss"] == pytest.approx(res.curves["train_loss"].iloc[-1])
+
+
+def test_huge_learning_rate_diverges_keeping_partial_snapshots(data):
+    train, _ = data
+    res = Trainer(_model(), train, _cfg(lr=1e6, grad_clip=None, momentum=0.0, steps=40,
+                                        snapshot_every=1)).run()
+    assert res.status == "diverged"
+    assert 1 <= res.steps < 40
+    assert len(res.snapshots) == res.steps  # every step before divergence was recorded
+    assert np.isfinite(res.snapshots.weights[0]).all()
+
+
+def test_resume_from_checkpoint_matches_uninterrupted_training(data, tmp_path):
+    train, val = data
+    full = Trainer(_model(), train, _cfg(), val=val)
+    r_full = full.run()
+
+    first = Trainer(_model(), train, _cfg(), val=val)
+    first.run(until=5)
+    path = tmp_path / "ckpt.pt"
+    torch.save(first.state_dict(), path)
+    state = torch.load(path, weights_only=True)
+    second = Trainer(_model(7), train, _cfg(), val=val)  # different init: state must override
+    second.load_state_dict(state)
+    r_resumed = second.run()
+    assert r_resumed.steps == 12 and r_resumed.status == "done"
+    for (k, v), (_, w) in zip(full.model.state_dict().items(), second.model.state_dict().items(),
+                              strict=True):
+        torch.testing.assert_close(v, w, rtol=0, atol=0, msg=k)
+    np.testing.assert_array_equal(r_full.snapshots.weights, r_resumed.snapshots.weights)
+    np.testing.assert_array_equal(r_full.snapshots.grads, r_resumed.snapshots.grads)
+    assert r_full.curves.equals(r_resumed.curves)
+
+
+def test_callbacks_and_stop(data):
+    train, _ = data
+    seen = {"curve": 0, "snap": 0, "end": None}
+
+    class Stopper(Callback):
+        def on_curve(self, trainer, row):
+            seen["curve"] += 1
+            if row["step"] == 4:
+                trainer.request_stop()
+
+        def on_snapshot(self, trainer, step):
+            seen["snap"] += 1
+
+        def on_end(self, trainer, result):
+            seen["end"] = result.status
+
+    t = Trainer(_model(), train, _cfg(), callbacks=[Stopper()])
+    res = t.run()
+    assert res.status == "stopped" and res.steps == 4
+    assert seen == {"curve": 2, "snap": 1, "end": "stopped"}
+    assert t.run().status == "done"  # continue to the end of the budget
+    assert seen["curve"] == 6 and seen["end"] == "done"
+
+
+def test_mismatched_checkpoint_is_refused(data):
+    train, _ = data
+    t = Trainer(_model(), train, _cfg(snapshot_every=None))
+    t.run(until=2)
+    other = Trainer(_model(), train, _cfg(snapshot_every=None, batch_size=16))
+    with pytest.raises(ValueError, match="batch_size"):
+        other.load_state_dict(t.state_dict())
+
+
+@pytest.mark.parametrize(("kw", "needle"), [
+    ({"optimizer": "lbfgs"}, "lbfgs"),
+    ({"steps": 0}, "steps"),
+    ({"steps": -3}, "-3"),
+    ({"snapshot_every": 0}, "snapshot_every"),
+    ({"lr": 0.0}, "lr"),
+    ({"schedule": "step"}, "step"),
+    ({"steps": None, "epochs": None}, "exactly one"),
+    ({"steps": 5, "epochs": 1.0}, "exactly one"),
+    ({"batch_size": 2.5}, "batch_size"),
+])
+def test_bad_config_names_the_value(kw, needle):
+    base = dict(steps=10)
+    base.update(kw)
+    with pytest.raises(ValueError, match=needle):
+        TrainConfig(**base)
+
+
+@given(st.integers(max_value=0))
+def test_non_positive_snapshot_interval_always_rejected(k):
+    with pytest.raises(ValueError, match="snapshot_every"):
+        TrainConfig(steps=10, snapshot_every=k)
+
+
+def test_config_round_trips_and_epochs_budget(data):
+    cfg = _cfg(eval_at=(5, 3))
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.eval_at == (3, 5)
+    with pytest.raises(ValueError, match="bogus"):
+        TrainConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+    train, _ = data
+    t = Trainer(_model(), train, _cfg(steps=None, epochs=0.5, snapshot_every=None))
+    assert t.total_steps == round(0.5 * (len(train) // 32))
+
+
+def test_unknown_dataset_and_device_are_named():
+    with pytest.raises(ValueError, match="svhn"):
+        load_dataset("svhn")
+    with pytest.raises(ValueError, match="tpu"):
+        Trainer(_model(), load_dataset("cifar10", "test"), _cfg(device="tpu"))
