@@ -1,0 +1,176 @@
+"""Collect many training runs with snapshots into a run store, resumably and in parallel."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from workbench._device import resolve_device
+from workbench.benchmarks import get_benchmark
+from workbench.collect._worker import DataCache, execute_run
+from workbench.spaces import as_rng, get_space
+from workbench.store import RunRequest, RunStore, default_worker
+from workbench.training import TrainConfig, model_kwargs
+
+FINISHED = ("done", "diverged", "failed")
+
+
+def make_requests(cells: Sequence[Any] | int, *, space: str, config: TrainConfig,
+                  dataset: str = "cifar10", model: str | dict[str, Any] = "small",
+                  seeds: Sequence[int] = (0,), data: dict[str, Any] | None = None,
+                  sample_seed: int = 0) -> list[RunRequest]:
+    """Run requests for ``cells`` (cell objects, strings or table ids; or an int: that many
+    cells drawn from the space's benchmark table, so every run gets its table label)."""
+    sp = get_space(space)
+    bench = get_benchmark(space)
+    if isinstance(cells, (int,)) and not isinstance(cells, bool):
+        cells = [bench.cell(i) for i in bench.sample_ids(cells, rng=as_rng(sample_seed))]
+    cell_objs = [_to_cell(sp, bench, c) for c in cells]
+    if not cell_objs:
+        raise ValueError("no cells to collect: pass a non-empty list or a positive count")
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of ints >= 0, got {seeds!r}")
+    kwargs = model_kwargs(space, model)
+    data = {"val_size": 1000, "split_seed": 0, **(data or {})}
+    final = bench.fidelity(dataset) if dataset in bench.datasets else None
+    out = []
+    for cell in cell_objs:
+        label = bench.final_accuracy(cell, dataset) if final and cell in bench else None
+        for seed in seeds:
+            train = config.replace(seed=int(seed)).to_dict()
+            train.pop("device")  # where a run executes is not part of what it is
+            out.append(RunRequest(
+                space=space, cell_id=sp.cell_id(cell), dataset=dataset, seed=int(seed),
+                cell=sp.format(cell), config={"train": train, "model": kwargs, "data": data},
+                label=label, label_name=None if label is None else f"{space}:{final.label}",
+            ))
+    return out
+
+
+def _to_cell(sp: Any, bench: Any, c: Any) -> Any:
+    """A cell object from a cell, a cell string or a table id (ids must be in the table)."""
+    if not isinstance(c, (str, int)) or isinstance(c, bool):
+        return c
+    if isinstance(c, str) and not re.fullmatch(bench.id_pattern, c.strip()):
+        return sp.parse(c)
+    return bench.cell(bench.cell_id(c))  # raises CellNotInTableError naming an unknown id
+
+
+def _worker_main(root: str, run_ids: list[str], device: str, threads: int, name: str,
+                 checkpoint: bool) -> None:
+    """Worker process: claim runs of this collection one at a time until none is left."""
+    torch.set_num_threads(threads)
+    store, cache = RunStore(root), DataCache()
+    for rid in run_ids:
+        if store.claim(rid, name):
+            execute_run(store, rid, device=device, cache=cache, checkpoint=checkpoint)
+
+
+def collect(cells: Sequence[Any] | int, *, space: str, store: RunStore | str | os.PathLike,
+            config: TrainConfig, dataset: str = "cifar10", model: str | dict[str, Any] = "small",
+            seeds: Sequence[int] = (0,), data: dict[str, Any] | None = None,
+            sample_seed: int = 0, workers: int = 0, device: str = "auto",
+            checkpoint: bool = False, retry_failed: bool = False,
+            progress: bool = True) -> pd.DataFrame:
+    """Train every requested run not yet finished in ``store``; return their rows.
+
+    Restartable: finished runs (done/diverged/failed) are kept, runs left ``running`` by a
+    crash or kill are redone, and no request is ever stored twice. ``workers=0`` trains in this
+    process; ``workers=N`` in N spawned processes (on CUDA, spread over the visible GPUs; several
+    small networks per GPU are fine). A worker process that dies marks its run ``failed``.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be an int >= 0, got {workers!r}")
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    requests = make_requests(cells, space=space, config=config, dataset=dataset, model=model,
+                             seeds=seeds, data=data, sample_seed=sample_seed)
+    ids = list(dict.fromkeys(store.add_runs(requests)))
+    store.reset_unfinished()  # a previous collection was interrupted: redo its runs
+    if retry_failed:
+        for rid in _with_status(store, ids, ("failed", "diverged")):
+            store.requeue(rid)
+    todo = _with_status(store, ids, ("pending",))
+    bar = tqdm(total=len(ids), initial=len(ids) - len(todo), desc=f"collect {space}",
+               disable=not progress)
+    try:
+        if workers == 0:
+            me, cache = default_worker(), DataCache()
+            for rid in todo:
+                if store.claim(rid, me):
+                    execute_run(store, rid, device=device, cache=cache, checkpoint=checkpoint)
+                bar.update(1)
+        else:
+            _run_pool(store, todo, workers, device, checkpoint, bar)
+    finally:
+        bar.close()
+    rows = store.runs()
+    return rows[rows["run_id"].isin(ids)].reset_index(drop=True)
+
+
+def _with_status(store: RunStore, ids: Sequence[str], statuses: Sequence[str]) -> list[str]:
+    """The ids among ``ids`` whose run currently has one of ``statuses`` (one query)."""
+    rows = store.runs(status=list(statuses))
+    wanted = set(rows["run_id"])
+    return [r for r in ids if r in wanted]
+
+
+def _devices(device: str, workers: int) -> list[str]:
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None:
+        n = torch.cuda.device_count()
+        return [f"cuda:{i % n}" for i in range(workers)]
+    return [str(dev)] * workers
+
+
+def _run_pool(store: RunStore, todo: list[str], workers: int, device: str, checkpoint: bool,
+              bar: tqdm) -> None:
+    ctx = mp.get_context("spawn")
+    devices = _devices(device, workers)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    procs: dict[str, mp.process.BaseProcess] = {}
+    serial = 0
+
+    def start(slot: int) -> None:
+        nonlocal serial
+        serial += 1
+        name = f"{default_worker()}/w{slot}.{serial}"
+        p = ctx.Process(target=_worker_main, args=(str(store.root), todo, devices[slot],
+                                                   threads, name, checkpoint), daemon=True)
+        p.start()
+        procs[name] = p
+
+    for slot in range(min(workers, len(todo))):
+        start(slot)
+    done_before = 0
+    try:
+        while procs:
+            time.sleep(0.5)
+            for name, p in list(procs.items()):
+                if p.is_alive():
+                    continue
+                del procs[name]
+                if p.exitcode:  # crashed: fail the run it held, keep the collection going
+                    held = store.runs(status="running")
+                    for rid in held.loc[held["worker"] == name, "run_id"]:
+                        store.mark_failed(rid, f"worker process {name} exited with code "
+                                               f"{p.exitcode} while training this run")
+                    if _with_status(store, todo, ("pending",)):
+                        start(int(name.rsplit("/w", 1)[1].split(".")[0]))
+            finished = len(_with_status(store, todo, FINISHED))
+            bar.update(finished - done_before)
+            done_before = finished
+    except BaseException:
+        for p in procs.values():
+            p.terminate()
+        for p in procs.values():
+            p.join(5)
+        store.reset_unfinished()  # interrupted: their runs are redone on the next collect()
+        raise
