@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from workbench._registry import Registry
 from workbench.benchmarks._tables import read_table
 from workbench.spaces import SearchSpace, as_rng, get_space
 from workbench.spaces._base import RngLike
@@ -202,30 +202,14 @@ class TabularBenchmark:
         return dataset
 
 
-_BENCHMARKS: dict[str, Callable[[], TabularBenchmark]] = {}
+BENCHMARKS: Registry[TabularBenchmark] = Registry("benchmark")
 
-
-def register_benchmark(name: str) -> Callable[[type[TabularBenchmark]], type[TabularBenchmark]]:
-    """Class decorator adding a tabular benchmark to the registry under ``name``."""
-
-    def deco(cls: type[TabularBenchmark]) -> type[TabularBenchmark]:
-        if name in _BENCHMARKS:
-            raise ValueError(f"benchmark {name!r} is already registered")
-        _BENCHMARKS[name] = cls
-        return cls
-
-    return deco
-
-
-def list_benchmarks() -> list[str]:
-    """Names of the registered tabular benchmarks."""
-    return sorted(_BENCHMARKS)
+#: Class decorator adding a tabular benchmark to the registry: ``@register_benchmark("nb201")``.
+register_benchmark = BENCHMARKS.register
+#: Names of the registered tabular benchmarks.
+list_benchmarks = BENCHMARKS.names
 
 
 def get_benchmark(name: str) -> TabularBenchmark:
     """A loaded tabular benchmark: 'nb101' (NAS-Bench-101 1k) or 'nb201' (NAS-Bench-201)."""
-    try:
-        factory = _BENCHMARKS[name]
-    except KeyError:
-        raise ValueError(f"unknown benchmark {name!r}; available: {list_benchmarks()}") from None
-    return factory()
+    return BENCHMARKS.create(name)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
 from torch import nn
+
+from workbench._registry import Registry
 
 RngLike = np.random.Generator | int | None
 
@@ -60,29 +62,14 @@ class SearchSpace(ABC):
         """A freshly initialised PyTorch network for ``cell`` (``config``: classes, width, ...)."""
 
 
-_REGISTRY: dict[str, Callable[[], SearchSpace]] = {}
+SPACES: Registry[SearchSpace] = Registry("search space")
 
-
-def register_space(name: str) -> Callable[[Callable[[], SearchSpace]], Callable[[], SearchSpace]]:
-    """Class/factory decorator adding a search space to the registry under ``name``."""
-
-    def deco(factory: Callable[[], SearchSpace]) -> Callable[[], SearchSpace]:
-        if name in _REGISTRY:
-            raise ValueError(f"search space {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
-
-
-def list_spaces() -> list[str]:
-    """Names of the registered search spaces."""
-    return sorted(_REGISTRY)
+#: Class decorator adding a search space to the registry: ``@register_space("nb101")``.
+register_space = SPACES.register
+#: Names of the registered search spaces.
+list_spaces = SPACES.names
 
 
 def get_space(name: str) -> SearchSpace:
-    """A new instance of the registered search space ``name``."""
-    try:
-        return _REGISTRY[name]()
-    except KeyError:
-        raise ValueError(f"unknown search space {name!r}; available: {list_spaces()}") from None
+    """A new instance of the registered search space ``name`` ('nb101', 'nb201')."""
+    return SPACES.create(name)
