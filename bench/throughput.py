@@ -1,10 +1,11 @@
 """Benchmark `throughput`: our training loop against nasbench-pytorch's reference `trainer.train`.
 
-Same NB101 network, same images, same batch size and optimizer family, one process, interleaved
-repeats. The reference gets a standard `torch.utils.data.DataLoader` built from our decoded
-tensors with per-image crop/flip/normalise transforms (what its torchvision pipeline does;
-torchvision itself is unavailable), as a user of nasbench-pytorch would run it. Ours keeps the
-split on the device and augments whole batches there; snapshots on (every 100) as by default.
+Same network (NB101 and NB201 cells), same images, same batch size and optimizer family, one
+process, interleaved repeats. The reference gets a standard `torch.utils.data.DataLoader` built
+from our decoded tensors with per-image crop/flip/normalise transforms (what its torchvision
+pipeline does; torchvision itself is unavailable), as a user of nasbench-pytorch would run it.
+Ours keeps the split on the device and augments whole batches there, uses channels_last
+(oneDNN's faster convolution layout on CPU), and records snapshots every 100 mini-batches.
 
     python bench/throughput.py [--repeats 3] [--batches 60]
 """
@@ -25,8 +26,12 @@ from workbench.data import CIFAR10_MEAN, CIFAR10_STD, ImageDataset, load_dataset
 from workbench.spaces import get_space
 from workbench.training import TrainConfig, Trainer, model_kwargs, seeded
 
-CELL = ("0100110/0010000/0001001/0000010/0000010/0000001/0000000|input,conv3x3-bn-relu,"
-        "maxpool3x3,conv3x3-bn-relu,conv3x3-bn-relu,conv1x1-bn-relu,output")
+CELLS = {
+    "nb101": ("0100110/0010000/0001001/0000010/0000010/0000001/0000000|input,conv3x3-bn-relu,"
+              "maxpool3x3,conv3x3-bn-relu,conv3x3-bn-relu,conv1x1-bn-relu,output"),
+    "nb201": ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
+              "|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"),
+}
 
 
 class PerImageCifar(Dataset):
@@ -51,10 +56,11 @@ class PerImageCifar(Dataset):
         return (img - self.mean) / self.std, self.y[i]
 
 
-def _model(preset: str) -> torch.nn.Module:
-    space = get_space("nb101")
+def _model(name: str) -> torch.nn.Module:
+    space_name, preset = name.split(":")
+    space = get_space(space_name)
     with seeded(0):
-        return space.build(space.parse(CELL), **model_kwargs("nb101", preset))
+        return space.build(space.parse(CELLS[space_name]), **model_kwargs(space_name, preset))
 
 
 def run_reference(data: ImageDataset, preset: str, batches: int, batch: int) -> float:
@@ -84,17 +90,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batches", type=int, default=60)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--presets", nargs="+", default=["small", "paper"])
+    ap.add_argument("--models", nargs="+", default=["nb101:small", "nb201:small", "nb101:paper"])
     args = ap.parse_args()
     data = load_dataset("cifar10", "train")
     rows = []
-    for preset in args.presets:
-        n = args.batches if preset != "paper" else max(4, args.batches // 10)
+    for preset in args.models:
+        n = args.batches if not preset.endswith("paper") else max(4, args.batches // 10)
         ours, ref = [], []
         for _ in range(args.repeats):
             ref.append(run_reference(data, preset, n, args.batch_size))
             ours.append(run_ours(data, preset, n, args.batch_size))
-        rows.append({"preset": preset, "batches": n, "batch_size": args.batch_size,
+        rows.append({"model": preset, "batches": n, "batch_size": args.batch_size,
                      "ours_batches_per_s": statistics.median(ours),
                      "reference_batches_per_s": statistics.median(ref),
                      "ratio": statistics.median(ours) / statistics.median(ref)})
@@ -103,7 +109,7 @@ def main() -> None:
     print("| network (32x32) | ours batches/s | nasbench-pytorch batches/s | ratio |")
     print("|---|---|---|---|")
     for r in rows:
-        print(f"| NB101 {r['preset']} | {r['ours_batches_per_s']:.2f} | "
+        print(f"| {r['model']} | {r['ours_batches_per_s']:.2f} | "
               f"{r['reference_batches_per_s']:.2f} | {r['ratio']:.2f}x |")
     print(f"written {path}")
 
