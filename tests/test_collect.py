@@ -121,3 +121,33 @@ def test_worker_processes_collect_in_parallel(tmp_path):
                    workers=2, progress=False)
     assert rows["status"].tolist() == ["done"] * 4
     assert rows["worker"].nunique() == 2
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_run_fails_that_run_and_the_rest_finish(tmp_path):
+    import multiprocessing as mp
+    import threading
+
+    cfg = CFG.replace(steps=80, snapshot_every=20)
+    killed = []
+
+    def killer():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            if (tmp_path / "index.sqlite").exists() and \
+                    RunStore(tmp_path).counts().get("running", 0) >= 2:
+                victim = mp.active_children()[0]
+                os.kill(victim.pid, signal.SIGKILL)
+                killed.append(victim.pid)
+            time.sleep(0.05)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    rows = collect(4, space="nb201", store=tmp_path, config=cfg, model="tiny", data=DATA,
+                   workers=2, progress=False)
+    t.join()
+    assert killed
+    assert sorted(rows["status"]) == ["done", "done", "done", "failed"]
+    failed = rows[rows["status"] == "failed"].iloc[0]
+    assert "exited with code -9" in failed["error"]
+    assert len(RunStore(tmp_path).runs()) == 4
