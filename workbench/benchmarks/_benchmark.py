@@ -54,6 +54,7 @@ class TabularBenchmark:
         self.space: SearchSpace = get_space(self.space_name)
         self._ids = self.raw[self.id_column].astype(str).to_numpy()
         self._pos = {k: i for i, k in enumerate(self._ids)}
+        self._cells = self._cell_strings()
 
     # -- subclass hooks ---------------------------------------------------------------------
     @abstractmethod
@@ -93,10 +94,9 @@ class TabularBenchmark:
 
     def cell(self, cell_id: str) -> Any:
         """The cell object stored under ``cell_id``."""
-        return self.space.parse(str(self.row(cell_id)["_cell"]))
+        return self.space.parse(str(self._cells[self._position(cell_id)]))
 
-    def row(self, cell: Any) -> pd.Series:
-        """The raw table row of ``cell`` (plus its canonical string as ``_cell``)."""
+    def _position(self, cell: Any) -> int:
         key = self.cell_id(cell)
         pos = self._pos.get(key)
         if pos is None:
@@ -104,9 +104,11 @@ class TabularBenchmark:
                 f"cell {cell!s} (id {key!r}) is not in the {self.name} table of "
                 f"{len(self)} cells"
             )
-        out = self.raw.iloc[pos].copy()
-        out["_cell"] = self._cell_strings()[pos]
-        return out
+        return pos
+
+    def row(self, cell: Any) -> pd.Series:
+        """The raw table row of ``cell`` (a copy)."""
+        return self.raw.iloc[self._position(cell)]
 
     def __contains__(self, cell: Any) -> bool:
         try:
@@ -120,7 +122,7 @@ class TabularBenchmark:
     # -- queries ----------------------------------------------------------------------------
     def table(self) -> pd.DataFrame:
         """All cells (wide): id, cell string, params and each accuracy column in percent."""
-        out = pd.DataFrame({"cell_id": self._ids, "cell": self._cell_strings(),
+        out = pd.DataFrame({"cell_id": self._ids, "cell": self._cells,
                             "params": self._params()})
         for f in self.fidelities:
             out[f.label] = self.raw[f.column].to_numpy() * f.scale
