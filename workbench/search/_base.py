@@ -1,0 +1,471 @@
+"""Shared pieces of every search: evaluation results, the backend interface, rankers, the
+seeded step-through ``Search`` base class and the registry of search methods."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from workbench._registry import Registry
+from workbench.spaces import SearchSpace, as_rng
+from workbench.spaces._base import RngLike
+
+_EPS = 1e-9  # relative tolerance when comparing budgets computed as min * eta**i
+
+
+# -- results and backends ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of a cell at a budget: the observed score and the seconds it was charged.
+
+    ``budget`` is what the search asked for (epochs); ``fidelity`` is what the backend actually
+    ran (a tabular backend rounds up to a measured column). ``cost`` is the charge for this call
+    (only the extra epochs when resumed from ``resumed_from``); ``full_cost`` the from-scratch
+    cost. ``final`` is the table's final accuracy, for analysis only (NaN when unknown).
+    """
+
+    cell: Hashable
+    cell_id: str
+    budget: float
+    fidelity: float
+    score: float
+    cost: float
+    full_cost: float
+    final: float = math.nan
+    resumed_from: float | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """What a search needs from the world: sample and identify cells, and evaluate them.
+
+    A tabular backend looks results up; a training backend (later) trains. ``slow`` says whether
+    ``run`` should show a progress bar by default. ``evaluate(..., previous=ev)`` continues the
+    run ``ev`` of the same cell (Successive Halving promotions) and charges only the extra work.
+    """
+
+    space: SearchSpace
+    slow: bool = False
+
+    @abstractmethod
+    def evaluate(self, cell: Any, budget: float, previous: Evaluation | None = None
+                 ) -> Evaluation:
+        """Evaluate ``cell`` after ``budget`` epochs (continuing ``previous`` when given)."""
+
+    @abstractmethod
+    def fidelity(self, budget: float) -> float:
+        """The budget actually run for a requested ``budget``; ValueError if not allowed."""
+
+    @abstractmethod
+    def sample(self, n: int, rng: RngLike = None, exclude: Collection[str] = ()) -> list[Any]:
+        """``n`` distinct random cells whose ids are not in ``exclude``."""
+
+    @abstractmethod
+    def resolve(self, cell: Any) -> Any:
+        """The canonical cell object for a cell, cell string or id (ValueError if unknown)."""
+
+    @abstractmethod
+    def contains(self, cell: Any) -> bool:
+        """Whether ``cell`` can be evaluated (a table backend: whether it is in the table)."""
+
+    @abstractmethod
+    def cell_id(self, cell: Any) -> str:
+        """A stable string key of ``cell`` (the table id for tabular backends)."""
+
+    @property
+    @abstractmethod
+    def max_budget(self) -> float:
+        """The largest budget this backend accepts (epochs)."""
+
+    @property
+    def min_budget(self) -> float:
+        """The smallest sensible budget (epochs): the default first rung of SH and Hyperband."""
+        return 1.0
+
+    def format(self, cell: Any) -> str:
+        """The canonical cell string (for tables and histories)."""
+        return self.space.format(cell)
+
+    def best_final(self) -> float:
+        """The best final accuracy reachable (the regret reference; NaN if unknown)."""
+        return math.nan
+
+
+# -- rankers ------------------------------------------------------------------------------------
+
+
+class Ranker(ABC):
+    """Scores evaluated candidates for selection (higher is better); called on a whole batch.
+
+    Rankers are not charged any cost: a zero-cost proxy's own seconds are not simulated.
+    """
+
+    name: str = "ranker"
+    uses_oracle: bool = False
+
+    @abstractmethod
+    def __call__(self, cells: Sequence[Any], results: Sequence[Evaluation]) -> np.ndarray:
+        """One score per (cell, result) pair."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class ObservedRanker(Ranker):
+    """The classic criterion: the observed score at the current budget."""
+
+    name = "observed"
+
+    def __call__(self, cells: Sequence[Any], results: Sequence[Evaluation]) -> np.ndarray:
+        return np.array([r.score for r in results], dtype=float)
+
+
+class OracleRanker(Ranker):
+    """The table's final accuracy: an upper bound for teaching, never a real strategy."""
+
+    name = "oracle"
+    uses_oracle = True
+
+    def __call__(self, cells: Sequence[Any], results: Sequence[Evaluation]) -> np.ndarray:
+        return np.array([r.final for r in results], dtype=float)
+
+
+class FunctionRanker(Ranker):
+    """Any user function ``fn(cell, result) -> score``."""
+
+    def __init__(self, fn: Callable[[Any, Evaluation], float], name: str | None = None) -> None:
+        if not callable(fn):
+            raise ValueError(f"ranker function must be callable, got {fn!r}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "function")
+
+    def __call__(self, cells: Sequence[Any], results: Sequence[Evaluation]) -> np.ndarray:
+        return np.array([float(self.fn(c, r)) for c, r in zip(cells, results, strict=True)])
+
+
+class ProxyRanker(Ranker):
+    """A zero-cost-proxy-like ``fn(cell) -> score``, cached per cell (it ignores the budget)."""
+
+    def __init__(self, fn: Callable[[Any], float], name: str | None = None,
+                 cache: bool = True) -> None:
+        if not callable(fn):
+            raise ValueError(f"proxy must be callable, got {fn!r}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "proxy")
+        self._cache: dict[Hashable, float] | None = {} if cache else None
+
+    def _one(self, cell: Any) -> float:
+        if self._cache is None:
+            return float(self.fn(cell))
+        if cell not in self._cache:
+            self._cache[cell] = float(self.fn(cell))
+        return self._cache[cell]
+
+    def __call__(self, cells: Sequence[Any], results: Sequence[Evaluation]) -> np.ndarray:
+        return np.array([self._one(c) for c in cells], dtype=float)
+
+
+class PredictorRanker(Ranker):
+    """A fitted predictor: scores = ``predictor.predict(X)`` with one row per candidate,
+    ``featurize(cell, result)`` giving the row (array-like, or a mapping → named columns)."""
+
+    def __init__(self, predictor: Any, featurize: Callable[[Any, Evaluation], Any],
+                 name: str | None = None) -> None:
+        if not callable(getattr(predictor, "predict", None)):
+            raise ValueError(f"predictor must have a predict(X) method, got {predictor!r}")
+        if not callable(featurize):
+            raise ValueError(f"featurize must be callable (cell, result) -> row, got {featurize!r}")
+        self.predictor = predictor
+        self.featurize = featurize
+        self.name = name or type(predictor).__name__
+
+    def __call__(self, cells: Sequence[Any], results: Sequence[Evaluation]) -> np.ndarray:
+        rows = [self.featurize(c, r) for c, r in zip(cells, results, strict=True)]
+        if not rows:
+            return np.zeros(0)
+        if all(isinstance(r, (Mapping, pd.Series)) for r in rows):
+            x: Any = pd.DataFrame([dict(r) for r in rows])
+        else:
+            x = np.vstack([np.asarray(r, dtype=float).ravel() for r in rows])
+        out = np.asarray(self.predictor.predict(x), dtype=float).ravel()
+        if out.shape != (len(rows),):
+            raise ValueError(f"predictor returned {out.size} scores for {len(rows)} candidates")
+        return out
+
+
+RankerLike = str | Ranker | Callable[..., float] | None
+
+
+def as_ranker(spec: RankerLike) -> Ranker:
+    """A Ranker from ``"observed"``, ``"oracle"``, a Ranker, ``fn(cell, result)`` or ``fn(cell)``.
+
+    A callable that accepts two positional arguments is called as ``(cell, result)``, one that
+    accepts only one as a proxy ``(cell)``. A bare predictor needs ``PredictorRanker``.
+    """
+    if spec is None or (isinstance(spec, str) and spec == "observed"):
+        return ObservedRanker()
+    if isinstance(spec, str):
+        if spec == "oracle":
+            return OracleRanker()
+        raise ValueError(f"unknown ranker {spec!r}; use 'observed', 'oracle', a Ranker, "
+                         "PredictorRanker(predictor, featurize) or a callable")
+    if isinstance(spec, Ranker):
+        return spec
+    if hasattr(spec, "predict") and not callable(spec):
+        raise ValueError(f"ranker {spec!r} is a predictor: wrap it as "
+                         "PredictorRanker(predictor, featurize)")
+    if callable(spec):
+        try:
+            sig = inspect.signature(spec)
+        except (TypeError, ValueError):
+            raise ValueError(f"cannot inspect the signature of ranker {spec!r}; wrap it in "
+                             "FunctionRanker or ProxyRanker") from None
+        for n_args, cls in ((2, FunctionRanker), (1, ProxyRanker)):
+            try:
+                sig.bind(*([None] * n_args))
+            except TypeError:
+                continue
+            return cls(spec)
+        raise ValueError(f"ranker callable {spec!r} must accept (cell, result) or (cell)")
+    raise ValueError(f"cannot use {spec!r} as a ranker")
+
+
+def rank_order(scores: np.ndarray) -> np.ndarray:
+    """Positions sorted best first: higher score first, NaN last, ties by position (stable)."""
+    s = np.asarray(scores, dtype=float)
+    key = np.where(np.isnan(s), -np.inf, s)
+    return np.lexsort((np.arange(len(s)), -key))
+
+
+# -- validation helpers ---------------------------------------------------------------------------
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def check_eta(eta: Any) -> float:
+    """``eta`` as a number >= 2 (ValueError naming it otherwise)."""
+    if not _is_number(eta) or not math.isfinite(eta) or eta < 2:
+        raise ValueError(f"eta must be a number >= 2, got {eta!r}")
+    return int(eta) if float(eta).is_integer() else float(eta)
+
+
+def check_budget(name: str, value: Any) -> float:
+    """A finite, positive budget (ValueError naming ``name`` and the value otherwise)."""
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of epochs, got {value!r}")
+    return value
+
+
+def check_budgets(min_budget: Any, max_budget: Any) -> tuple[float, float]:
+    """Validated ``(min_budget, max_budget)`` with ``0 < min <= max``."""
+    lo, hi = check_budget("min_budget", min_budget), check_budget("max_budget", max_budget)
+    if lo > hi:
+        raise ValueError(f"min_budget {min_budget!r} must not exceed max_budget {max_budget!r}")
+    return lo, hi
+
+
+def check_count(name: str, value: Any, minimum: int = 1) -> int:
+    """An int >= ``minimum`` (ValueError naming ``name`` and the value otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+# -- the search base class ---------------------------------------------------------------------
+
+BASE_COLUMNS = ("iteration", "eval", "candidate", "cell", "budget", "fidelity", "cost",
+                "cum_cost", "score", "ranker_score", "final", "decision")
+
+
+def incumbent_positions(budgets: np.ndarray, ranker_scores: np.ndarray) -> np.ndarray:
+    """Running incumbent after each evaluation: the best ranker score among the evaluations at
+    the highest budget seen so far (ties: the earliest). Scores at different budgets never mix."""
+    out = np.empty(len(budgets), dtype=int)
+    best_b, best_s, best_i = -math.inf, -math.inf, -1
+    for i, (b, s) in enumerate(zip(budgets, ranker_scores, strict=True)):
+        s = -math.inf if math.isnan(s) else s
+        if best_i < 0 or b > best_b or (b == best_b and s > best_s):
+            best_b, best_s, best_i = b, s, i
+        out[i] = best_i
+    return out
+
+
+class Search(ABC):
+    """A seeded state machine: ``step()`` makes one decision, ``run()`` steps to the end.
+
+    Every evaluation is logged once in ``history``; the same seed gives the same history.
+    ``best()`` is the incumbent by the method's own criterion (see ``incumbent_positions``).
+    """
+
+    name: ClassVar[str] = "search"
+    extra_columns: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, backend: Backend, *, seed: RngLike = 0, ranker: RankerLike = "observed"
+                 ) -> None:
+        if not isinstance(backend, Backend):
+            raise ValueError(f"backend must be a workbench.search Backend, got {backend!r}")
+        self.backend = backend
+        self.seed = seed
+        self.rng = as_rng(seed)
+        self.ranker = as_ranker(ranker)
+        self._rows: list[dict[str, Any]] = []
+        self._cells: list[Any] = []  # the evaluated cell objects, parallel to _rows
+        self._steps = 0
+        self._cost = 0.0
+
+    # -- to implement -------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def done(self) -> bool:
+        """Whether the search has nothing left to do."""
+
+    @abstractmethod
+    def _step(self) -> None:
+        """Make one decision, logging its evaluations with ``_log``."""
+
+    @abstractmethod
+    def table(self) -> pd.DataFrame:
+        """The current state as a table (e.g. SH: the current rung)."""
+
+    @property
+    def finite(self) -> bool:
+        """Whether ``run()`` without a budget ends by itself."""
+        return True
+
+    # -- stepping -----------------------------------------------------------------------------
+    def step(self) -> pd.DataFrame:
+        """Make one decision; returns the evaluations it logged (RuntimeError when done)."""
+        start = len(self._rows)
+        self._advance()
+        return self._frame(self._rows[start:])
+
+    def _advance(self) -> None:
+        """``step()`` without building the returned frame (used by ``run``)."""
+        if self.done:
+            raise RuntimeError(f"{self.name} is done; nothing left to step")
+        self._step()
+        self._steps += 1
+
+    def run(self, budget: float | None = None, *, max_steps: int | None = None,
+            progress: bool | None = None) -> pd.DataFrame:
+        """Step until done, until the total cost reaches ``budget`` seconds (the last step may
+        overshoot) or after ``max_steps`` steps; returns the history."""
+        if budget is not None and (not _is_number(budget) or not budget > 0):
+            raise ValueError(f"budget must be a positive number of seconds, got {budget!r}")
+        if max_steps is not None:
+            check_count("max_steps", max_steps, 0)
+        if budget is None and max_steps is None and not self.finite:
+            raise ValueError(f"{self.name} never finishes by itself: pass budget= (seconds) or "
+                             "max_steps=, or max_evaluations= when creating it")
+        show = self.backend.slow if progress is None else bool(progress)
+        total = float(budget) if budget is not None else max_steps
+        steps = 0
+        with tqdm(total=total, disable=not show, desc=self.name, leave=False) as bar:
+            while not self.done and (budget is None or self._cost < budget) and (
+                    max_steps is None or steps < max_steps):
+                before = self._cost
+                self._advance()
+                steps += 1
+                bar.update(min(self._cost, budget) - min(before, budget)
+                           if budget is not None else 1)
+        return self.history
+
+    # -- logging and evaluation helpers -----------------------------------------------------------
+    def _evaluate(self, cells: Sequence[Any], budget: float,
+                  previous: Sequence[Evaluation | None] | None = None
+                  ) -> tuple[list[Evaluation], np.ndarray]:
+        """Evaluate ``cells`` at ``budget`` and score them with the ranker (not logged yet)."""
+        prev = list(previous) if previous is not None else [None] * len(cells)
+        results = [self.backend.evaluate(c, budget, previous=p)
+                   for c, p in zip(cells, prev, strict=True)]
+        scores = np.asarray(self.ranker(list(cells), results), dtype=float).ravel()
+        if scores.shape != (len(results),):
+            raise ValueError(f"ranker {self.ranker!r} returned {scores.size} scores for "
+                             f"{len(results)} candidates")
+        return results, scores
+
+    def _log(self, result: Evaluation, ranker_score: float, decision: str,
+             **extra: Any) -> dict[str, Any]:
+        """Append one evaluation to the history (cost accumulates here)."""
+        self._cost += float(result.cost)
+        row = {"iteration": self._steps, "eval": len(self._rows), "candidate": result.cell_id,
+               "cell": self.backend.format(result.cell), "budget": float(result.budget),
+               "fidelity": float(result.fidelity), "cost": float(result.cost),
+               "cum_cost": self._cost, "score": float(result.score),
+               "ranker_score": float(ranker_score), "final": float(result.final),
+               "decision": decision}
+        row.update({k: extra.get(k) for k in self.extra_columns})
+        self._rows.append(row)
+        self._cells.append(result.cell)
+        return row
+
+    def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+        return pd.DataFrame(rows, columns=[*BASE_COLUMNS, *self.extra_columns])
+
+    # -- state --------------------------------------------------------------------------------
+    @property
+    def history(self) -> pd.DataFrame:
+        """Every evaluation so far, in order (one row each)."""
+        return self._frame(self._rows)
+
+    @property
+    def total_cost(self) -> float:
+        """Seconds charged so far."""
+        return self._cost
+
+    @property
+    def n_evaluations(self) -> int:
+        """Evaluations made so far."""
+        return len(self._rows)
+
+    @property
+    def n_steps(self) -> int:
+        """``step()`` calls made so far."""
+        return self._steps
+
+    def _incumbent(self) -> int:
+        if not self._rows:
+            raise RuntimeError(f"{self.name} has made no evaluation yet")
+        budgets = np.array([r["budget"] for r in self._rows])
+        scores = np.array([r["ranker_score"] for r in self._rows])
+        return int(incumbent_positions(budgets, scores)[-1])
+
+    def best(self) -> tuple[Any, float]:
+        """(cell, observed score) of the incumbent: best ranker score at the highest budget
+        (RuntimeError before the first evaluation)."""
+        i = self._incumbent()
+        return self._cells[i], float(self._rows[i]["score"])
+
+    def incumbent_final(self) -> float:
+        """The table final accuracy of the incumbent (for regret; never used to decide)."""
+        return float(self._rows[self._incumbent()]["final"])
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(ranker={self.ranker.name!r}, seed={self.seed!r}, "
+                f"steps={self._steps}, evaluations={len(self._rows)}, "
+                f"cost={self._cost:.0f}s, done={self.done})")
+
+
+SEARCHES: Registry[Search] = Registry("search")
+
+#: Class decorator adding a search method to the registry: ``@register_search("sh")``.
+register_search = SEARCHES.register
+#: Names of the registered search methods.
+list_searches = SEARCHES.names
+
+
+def get_search(name: str, **kwargs: Any) -> Search:
+    """A new search ``name`` ('sh', 'hyperband', 'random', 'evolution', ...) built from kwargs."""
+    return SEARCHES.create(name, **kwargs)

@@ -1,0 +1,242 @@
+"""Layer-wise spaces for LayerNAS: the paper's A/B/C/D example, the NAS-Bench-201 topology
+(6 edges x 5 ops, scored from the table) and a plain 5-layer CNN whose widths are searched."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from workbench.search._layernas import Candidate, LayerwiseProblem, LayerwiseSpace
+
+# --------------------------------------------------------------------------------------------
+# The paper's worked example
+# --------------------------------------------------------------------------------------------
+
+#: Cost (M MAdds) of the example's options, the same on each of its 3 layers.
+PAPER_COSTS: dict[str, int] = {"A": 1, "B": 2, "C": 3, "D": 4}
+
+#: The candidates the paper's example trains, in its order, with their accuracies.
+PAPER_TRACE: tuple[tuple[str, float], ...] = (
+    ("ADD", 0.30), ("CDD", 0.45), ("ACD", 0.27), ("CAD", 0.40), ("CBD", 0.42), ("CDB", 0.40),
+    ("CDA", 0.37), ("BDD", 0.35), ("DDD", 0.50), ("BCD", 0.33), ("BBD", 0.32), ("BCC", 0.32),
+    ("DDA", 0.37),
+)
+
+#: Listed accuracy of each candidate the paper names.
+PAPER_ACCURACIES: dict[str, float] = dict(PAPER_TRACE)
+
+#: First seed whose two-sweep trace ends, like the paper's, at CAD (see :func:`paper_example`).
+PAPER_SEED = 18
+
+
+def paper_cost(candidate: Candidate) -> float:
+    """Cost of an example candidate: the sum of its options' M MAdds (A=1 .. D=4)."""
+    return float(sum(PAPER_COSTS[o] for o in candidate))
+
+
+def paper_oracle(candidate: Candidate) -> float:
+    """The example's accuracy: the paper's value when listed, else ``0.05 + 0.01 x cost``.
+
+    The rule for unlisted cells keeps them below every listed accuracy (the lowest is 0.27),
+    so that the paper's numbers decide every comparison that involves them.
+    """
+    name = "".join(candidate)
+    if name in PAPER_ACCURACIES:
+        return PAPER_ACCURACIES[name]
+    return round(0.05 + 0.01 * paper_cost(candidate), 2)
+
+
+def paper_example() -> LayerwiseProblem:
+    """The paper's example: 3 layers of A/B/C/D (1..4 M MAdds), target 8-9 M, 4 buckets per
+    layer, H = 2, 2 trainings per iteration, scored by :func:`paper_oracle`.
+
+    The paper's trace is two sweeps long: ``search().run(max_sweeps=2)`` trains 12 candidates
+    (ADD CDD | CCD CAD | CDA CDB | BDD DDD | DBD DCD | DDA CCC; 8 of them the paper's) and ends
+    at CAD (8 M, 0.40), with layer 3 holding CAD, CDA, CDB, DDA as in the paper. The paper picks
+    at random; ``settings["seed"]`` is ``PAPER_SEED``, the first seed whose two sweeps end at CAD
+    (10 of seeds 0-199 do; most end at CDB, 9 M, 0.40). Run to completion (24 trainings) every
+    seed returns CBD (9 M, 0.42): listed, within the target, and never expanded at layer 3 by
+    the paper's trace, so the paper's answer is not the best of its own numbers.
+    """
+    space = LayerwiseSpace([tuple(PAPER_COSTS)] * 3, paper_cost, name="paper-example")
+    return LayerwiseProblem(
+        space, paper_oracle, target=(8.0, 9.0),
+        settings={"buckets_per_layer": 4, "capacity_H": 2, "candidates_per_iter": 2,
+                  "seed": PAPER_SEED},
+        description="LayerNAS paper, worked example (costs in M MAdds, accuracies as listed)")
+
+
+# --------------------------------------------------------------------------------------------
+# NAS-Bench-201 topology
+# --------------------------------------------------------------------------------------------
+
+#: One-character codes of the NAS-Bench-201 ops used in candidate labels ('33S1PN').
+NB201_CODES: dict[str, str] = {"none": "N", "skip_connect": "S", "nor_conv_1x1": "1",
+                               "nor_conv_3x3": "3", "avg_pool_3x3": "P"}
+_NB201_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
+
+
+def _ops_of(cell: str) -> tuple[str, ...]:
+    """The 6 edge ops of a canonical NAS-Bench-201 cell string (fast, no validation)."""
+    return tuple(part.split("~")[0] for part in cell.replace("+", "|").split("|") if part)
+
+
+def nb201_topology(benchmark: Any = None, dataset: str = "cifar10", cost: str = "params",
+                   epochs: int = 12) -> LayerwiseProblem:
+    """NAS-Bench-201 as 6 search layers (the cell's edges, in cell-string order) of 5 ops.
+
+    Cost: ``"params"`` = the table's parameter count in millions (the CIFAR-10 network), or
+    ``"flops"`` = forward multiply-accumulates in millions (:func:`nb201_macs` at the
+    dataset's resolution and classes). Score: the table's accuracy (%) of ``dataset`` after
+    ``epochs`` (validation where measured); ``truth``: the final accuracy; ``eval_seconds``:
+    the benchmark's simulated training seconds for ``epochs``.
+    """
+    from workbench.benchmarks import get_benchmark, nb201_macs
+    from workbench.benchmarks._cost import NB201_DATASETS
+    from workbench.spaces import NB201_OPS, NB201Cell
+
+    bench = get_benchmark("nb201") if benchmark is None else benchmark
+    if getattr(bench, "name", None) != "nb201":
+        raise ValueError(f"benchmark must be the nb201 benchmark, got {benchmark!r}")
+    if dataset not in _NB201_CLASSES:
+        raise ValueError(f"unknown dataset {dataset!r}; allowed: {sorted(_NB201_CLASSES)}")
+    if cost not in ("params", "flops"):
+        raise ValueError(f"cost must be 'params' or 'flops', got {cost!r}")
+    fid = bench.fidelity(dataset, epochs)  # ValueError naming the available epochs
+    table = bench.table()
+    ops = [_ops_of(c) for c in table["cell"]]
+    acc = dict(zip(ops, table[fid.label].to_numpy(dtype=float), strict=True))
+    final = dict(zip(ops, table[bench.final[dataset].label].to_numpy(dtype=float), strict=True))
+    if cost == "params":
+        costs = dict(zip(ops, table["params"].to_numpy(dtype=float) / 1e6, strict=True))
+        cost_fn: Callable[[Candidate], float] = costs.__getitem__
+    else:
+        res = NB201_DATASETS[dataset][1]
+
+        def cost_fn(c: Candidate) -> float:
+            return nb201_macs(c, resolution=res, num_classes=_NB201_CLASSES[dataset]) / 1e6
+
+    def seconds(c: Candidate) -> float:
+        return float(bench.cost(NB201Cell(c), epochs, dataset))
+
+    space = LayerwiseSpace([NB201_OPS] * 6, cost_fn, name=f"nb201-{cost}",
+                           format_fn=lambda c: "".join(NB201_CODES[o] for o in c))
+    unit = "M params" if cost == "params" else "M MACs"
+    return LayerwiseProblem(
+        space, acc.__getitem__, eval_seconds=seconds, truth=final.__getitem__,
+        description=f"NAS-Bench-201 topology on {dataset}: cost in {unit}, score "
+                    f"{fid.label} (%), truth {bench.final[dataset].label}")
+
+
+# --------------------------------------------------------------------------------------------
+# A plain CNN with searched widths
+# --------------------------------------------------------------------------------------------
+
+
+class ChannelSpace(LayerwiseSpace):
+    """A plain CNN: ``n_layers`` 3x3 conv-BN-ReLU layers whose widths are searched, then global
+    average pooling and a linear classifier. Stride 2 on every second layer by default.
+
+    Cost ``"params"`` (exact parameter count) or ``"madds"`` (multiply-adds of the convolutions
+    and the classifier; BN, ReLU and pooling omitted as usual), both computed analytically.
+    """
+
+    def __init__(self, widths: Sequence[int] = (8, 16, 24, 32, 40, 48, 56, 64),
+                 n_layers: int = 5, cost: str = "params", *, in_channels: int = 3,
+                 num_classes: int = 10, resolution: int = 32,
+                 strides: Sequence[int] | None = None) -> None:
+        def pos_int(name: str, v: object) -> int:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+            return int(v)
+
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
+            raise ValueError(f"widths must be a non-empty list of ints, got {widths!r}")
+        self.widths = tuple(pos_int("each width", w) for w in widths)
+        self.n = pos_int("n_layers", n_layers)
+        self.in_channels = pos_int("in_channels", in_channels)
+        self.num_classes = pos_int("num_classes", num_classes)
+        self.resolution = pos_int("resolution", resolution)
+        strides = tuple(2 if i % 2 else 1 for i in range(self.n)) if strides is None else strides
+        if len(strides) != self.n:
+            raise ValueError(f"strides must have n_layers={self.n} entries, got {strides!r}")
+        self.strides = tuple(pos_int("each stride", s) for s in strides)
+        if cost not in ("params", "madds"):
+            raise ValueError(f"cost must be 'params' or 'madds', got {cost!r}")
+        self.metric = cost
+        fn = self.params if cost == "params" else self.madds
+        super().__init__([self.widths] * self.n, lambda c: float(fn(c)),
+                         name=f"channels-{cost}")
+
+    def _sizes(self) -> list[int]:
+        """Output resolution of each conv layer (3x3, padding 1)."""
+        h, out = self.resolution, []
+        for s in self.strides:
+            h = (h - 1) // s + 1
+            out.append(h)
+        return out
+
+    def params(self, candidate: Candidate) -> int:
+        """Trainable parameters: conv weights (no bias), BN scale and shift, classifier."""
+        c_in, total = self.in_channels, 0
+        for w in candidate:
+            total += 9 * c_in * w + 2 * w
+            c_in = w
+        return total + c_in * self.num_classes + self.num_classes
+
+    def madds(self, candidate: Candidate) -> int:
+        """Multiply-adds of one image: 9 x c_in x c_out per output pixel, plus the classifier."""
+        c_in, total = self.in_channels, 0
+        for w, h in zip(candidate, self._sizes(), strict=True):
+            total += 9 * c_in * w * h * h
+            c_in = w
+        return total + c_in * self.num_classes
+
+    def build(self, candidate: Sequence[int]) -> nn.Module:
+        """A freshly initialised network for ``candidate`` (one width per layer)."""
+        cand = self.check(candidate)
+        layers: list[nn.Module] = []
+        c_in = self.in_channels
+        for w, s in zip(cand, self.strides, strict=True):
+            layers += [nn.Conv2d(c_in, int(w), 3, stride=s, padding=1, bias=False),
+                       nn.BatchNorm2d(int(w)), nn.ReLU(inplace=True)]
+            c_in = int(w)
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, self.num_classes)]
+        return nn.Sequential(*layers)
+
+    def train_evaluator(self, steps: int = 200, *, dataset: str = "cifar10",
+                        source: str | None = None, val_size: int = 1000, batch_size: int = 64,
+                        seed: int = 0, device: str = "auto") -> Callable[[Candidate], float]:
+        """An evaluator that trains each candidate for ``steps`` mini-batches with
+        :class:`workbench.training.Trainer` and returns its validation accuracy (%; 0 when
+        the run diverged).
+
+        The data (``load_dataset(dataset, "train", source=source)`` split into train and
+        ``val_size`` validation images) is loaded on the first call and reused.
+        """
+        from workbench.data import load_dataset, train_val_split
+        from workbench.training import TrainConfig, Trainer, seeded
+
+        config = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, device=device,
+                             snapshot_every=None)
+        data: dict[str, Any] = {}
+
+        def evaluate(candidate: Candidate) -> float:
+            if not data:
+                full = load_dataset(dataset, "train", source=source)
+                data["train"], data["val"] = train_val_split(full, val_size=val_size, seed=seed)
+            with seeded(seed):
+                model = self.build(candidate)
+            result = Trainer(model, data["train"], config, val=data["val"]).run()
+            return float(result.metrics.get("val_acc", 0.0)) if result.status == "done" else 0.0
+
+        return evaluate
+
+
+def channel_space(widths: Sequence[int] = (8, 16, 24, 32, 40, 48, 56, 64), n_layers: int = 5,
+                  cost: str = "params", **kwargs: Any) -> ChannelSpace:
+    """A :class:`ChannelSpace`: ``n_layers`` conv layers, each width one of ``widths``."""
+    return ChannelSpace(widths, n_layers, cost, **kwargs)

@@ -1,0 +1,77 @@
+"""Random search: each step evaluates a batch of new uniformly random cells at one budget."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pandas as pd
+
+from workbench.search._base import (
+    Backend,
+    RankerLike,
+    Search,
+    check_budget,
+    check_count,
+    rank_order,
+    register_search,
+)
+from workbench.spaces._base import RngLike
+
+
+@register_search("random")
+class RandomSearch(Search):
+    """Sample ``batch`` cells never evaluated before (uniform over the backend's cells) and
+    evaluate them at ``budget_epochs`` (default: the backend's largest budget)."""
+
+    name: ClassVar[str] = "RS"
+
+    def __init__(self, backend: Backend, budget_epochs: float | None = None, batch: int = 1,
+                 seed: RngLike = 0, *, ranker: RankerLike = "observed",
+                 max_evaluations: int | None = None) -> None:
+        super().__init__(backend, seed=seed, ranker=ranker)
+        budget = backend.max_budget if budget_epochs is None else budget_epochs
+        self.budget_epochs = check_budget("budget_epochs", budget)
+        backend.fidelity(self.budget_epochs)  # validates against the backend
+        self.batch = check_count("batch", batch)
+        self.max_evaluations = (None if max_evaluations is None
+                                else check_count("max_evaluations", max_evaluations))
+        self._seen: set[str] = set()
+        self._exhausted = False
+
+    @property
+    def finite(self) -> bool:
+        return self.max_evaluations is not None
+
+    @property
+    def done(self) -> bool:
+        return self._exhausted or (self.max_evaluations is not None
+                                   and len(self._rows) >= self.max_evaluations)
+
+    def _step(self) -> None:
+        want = self.batch
+        if self.max_evaluations is not None:
+            want = min(want, self.max_evaluations - len(self._rows))
+        try:
+            cells = self.backend.sample(want, self.rng, exclude=self._seen)
+        except ValueError:  # fewer cells left than wanted: take them one by one
+            cells, taken = [], set(self._seen)
+            for _ in range(want):
+                try:
+                    cell = self.backend.sample(1, self.rng, exclude=taken)[0]
+                except ValueError:
+                    break
+                taken.add(self.backend.cell_id(cell))
+                cells.append(cell)
+            self._exhausted = True
+        if not cells:
+            self._exhausted = True
+            return
+        results, scores = self._evaluate(cells, self.budget_epochs)
+        for res, s in zip(results, scores, strict=True):
+            self._seen.add(res.cell_id)
+            self._log(res, s, "random")
+
+    def table(self) -> pd.DataFrame:
+        """All evaluations so far, best ranker score first (ties: earliest)."""
+        h = self.history
+        return h.iloc[rank_order(h["ranker_score"].to_numpy())].reset_index(drop=True)
