@@ -1,5 +1,62 @@
-"""Judging predictors: rank correlations and error metrics against the truth."""
+"""Judging predictors: rank, selection and error metrics with bootstrap CIs, the simple baselines
+every claim must beat, grouped cross-validation, cost accounting, predicted-vs-true plots."""
 
-from workbench.evaluation._metrics import kendall_tau, rank_correlations, spearman_rho
+from workbench.evaluation._compare import (
+    TIDY_COLUMNS,
+    benchmark_baselines,
+    compare_predictors,
+    evaluate_predictions,
+    grouped_cross_validate,
+    grouped_folds,
+    metrics_table,
+    plot_predicted_vs_true,
+)
+from workbench.evaluation._metrics import (
+    METRICS,
+    Cost,
+    Stopwatch,
+    bootstrap_ci,
+    bootstrap_cis,
+    bootstrap_samples,
+    kendall_tau,
+    mae,
+    mean_baseline_errors,
+    mse,
+    point_metrics,
+    r2,
+    rank_correlations,
+    regret_at_1,
+    resolve_k,
+    spearman_rho,
+    top_k_precision,
+    weighted_tau,
+)
 
-__all__ = ["kendall_tau", "rank_correlations", "spearman_rho"]
+__all__ = [
+    "METRICS",
+    "TIDY_COLUMNS",
+    "Cost",
+    "Stopwatch",
+    "benchmark_baselines",
+    "bootstrap_ci",
+    "bootstrap_cis",
+    "bootstrap_samples",
+    "compare_predictors",
+    "evaluate_predictions",
+    "grouped_cross_validate",
+    "grouped_folds",
+    "kendall_tau",
+    "mae",
+    "mean_baseline_errors",
+    "metrics_table",
+    "mse",
+    "plot_predicted_vs_true",
+    "point_metrics",
+    "r2",
+    "rank_correlations",
+    "regret_at_1",
+    "resolve_k",
+    "spearman_rho",
+    "top_k_precision",
+    "weighted_tau",
+]
