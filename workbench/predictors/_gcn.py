@@ -1,0 +1,245 @@
+"""The GCN Neural Predictor (Wen et al., ECCV 2020) as a scikit-learn regressor over cell graphs.
+
+Input format (``X``): a float array of shape ``[n, N, N + n_ops]``; for each cell, its ``N x N``
+adjacency (``X[i, u, v] = 1`` for an edge u -> v) followed by one-hot node ops
+(``X[i, u, N:]``). Graphs with fewer than N nodes are zero-padded at the end; a node is real iff
+its one-hot row is non-zero. :func:`graphs_from_cells` builds it for NAS-Bench-101
+(N = 7, ops :data:`NB101_GRAPH_OPS`) and NAS-Bench-201 (op-on-node form, N = 8,
+ops :data:`NB201_GRAPH_OPS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from workbench._device import resolve_device
+from workbench.spaces import get_space
+from workbench.spaces._nb101 import CONV1X1, CONV3X3, INPUT, MAX_VERTICES, MAXPOOL3X3, OUTPUT
+
+#: Node op vocabulary (one-hot order) of NAS-Bench-101 graphs.
+NB101_GRAPH_OPS: tuple[str, ...] = (INPUT, CONV1X1, CONV3X3, MAXPOOL3X3, OUTPUT)
+#: Node op vocabulary of NAS-Bench-201 op-on-node graphs (``none`` edges are dropped).
+NB201_GRAPH_OPS: tuple[str, ...] = (
+    "input", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "output")
+#: Padded node count per space: NB101 7 vertices; NB201 input + 6 edge nodes + output.
+GRAPH_NODES = {"nb101": MAX_VERTICES, "nb201": 8}
+_VOCAB = {"nb101": NB101_GRAPH_OPS, "nb201": NB201_GRAPH_OPS}
+
+
+def _cell_graph(space_name: str, space: Any, cell: Any) -> tuple[np.ndarray, list[str]]:
+    """(adjacency, op labels) of one cell: NB101 pruned, NB201 op-on-node."""
+    if isinstance(cell, str):
+        cell = space.parse(cell)
+    if space_name == "nb101":
+        pruned = cell.prune()
+        return pruned.matrix, list(pruned.ops)
+    return space.to_graph(cell)
+
+
+def graphs_from_cells(space_name: str, cells: Iterable[Any]) -> np.ndarray:
+    """Padded graph array ``[n, N, N + n_ops]`` (float32) of cells or cell strings (module doc)."""
+    if space_name not in _VOCAB:
+        raise ValueError(f"unknown space {space_name!r}; available: {sorted(_VOCAB)}")
+    space = get_space(space_name)
+    vocab, n_nodes = _VOCAB[space_name], GRAPH_NODES[space_name]
+    graphs = []
+    for cell in cells:
+        adj, ops = _cell_graph(space_name, space, cell)
+        g = np.zeros((n_nodes, n_nodes + len(vocab)), dtype=np.float32)
+        k = len(ops)
+        g[:k, :k] = adj
+        g[np.arange(k), n_nodes + np.array([vocab.index(op) for op in ops])] = 1.0
+        graphs.append(g)
+    if not graphs:
+        raise ValueError("no cells given")
+    return np.stack(graphs)
+
+
+def split_graphs(X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated (adjacency [n,N,N], ops [n,N,n_ops], node mask [n,N]) of a graph array."""
+    try:
+        arr = np.asarray(X, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"X must be a numeric graph array [n, N, N + n_ops]: {err}") from None
+    if arr.ndim != 3 or arr.shape[2] <= arr.shape[1] or arr.shape[0] == 0:
+        raise ValueError(f"X must have shape [n, N, N + n_ops] with n >= 1 and n_ops >= 1, "
+                         f"got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("X has NaN or inf entries")
+    n_nodes = arr.shape[1]
+    adj, ops = arr[:, :, :n_nodes], arr[:, :, n_nodes:]
+    mask = (ops != 0).any(axis=2)
+    empty = ~mask.any(axis=1)
+    if empty.any():
+        raise ValueError(f"graph {int(np.argmax(empty))} has no node (all op rows are zero)")
+    return adj, ops, mask.astype(np.float32)
+
+
+def _propagation(adj: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-normalised (A + I)^T (messages from predecessors) and A + I (from successors)."""
+    eye = np.eye(adj.shape[1], dtype=np.float32)[None] * mask[:, :, None]
+    out = []
+    for a in (np.transpose(adj, (0, 2, 1)) + eye, adj + eye):
+        deg = a.sum(axis=2, keepdims=True)
+        out.append(a / np.where(deg > 0, deg, 1.0))
+    return out[0], out[1]
+
+
+class _GCNNet(nn.Module):
+    """Directed GCN layers (both directions, averaged), masked mean pooling, MLP head."""
+
+    def __init__(self, n_ops: int, hidden: int, layers: int, fc: int, dropout: float) -> None:
+        super().__init__()
+        widths = list(pairwise([n_ops] + [hidden] * layers))
+        self.fwd = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in widths)
+        self.bwd = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in widths)
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(hidden, fc)
+        self.head = nn.Linear(fc, 1)
+
+    def forward(self, a_in: torch.Tensor, a_out: torch.Tensor, ops: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+        h = ops
+        for f, b in zip(self.fwd, self.bwd, strict=True):
+            h = 0.5 * (torch.relu(a_in @ f(h)) + torch.relu(a_out @ b(h)))
+            h = self.drop(h) * mask.unsqueeze(-1)
+        pooled = h.sum(1) / mask.sum(1, keepdim=True)
+        return self.head(self.drop(torch.relu(self.fc(pooled)))).squeeze(-1)
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` CPU threads in torch, restoring the previous count afterwards.
+
+    Tiny graphs gain nothing from intra-op parallelism and, on a busy machine, lose up to 10x.
+    """
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n is not None:
+            torch.set_num_threads(before)
+
+
+def _check_params(est: GCNPredictor) -> None:
+    ints = {"hidden": est.hidden, "layers": est.layers, "fc": est.fc, "epochs": est.epochs,
+            "batch_size": est.batch_size}
+    for name, value in ints.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    for name, value in {"lr": est.lr, "weight_decay": est.weight_decay}.items():
+        if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if not (isinstance(est.dropout, (int, float)) and 0 <= est.dropout < 1):
+        raise ValueError(f"dropout must be in [0, 1), got {est.dropout!r}")
+    n = est.n_threads
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise ValueError(f"n_threads must be None or an int >= 1, got {n!r}")
+
+
+class GCNPredictor(RegressorMixin, BaseEstimator):
+    """Wen et al.'s Neural Predictor: a directed GCN regressing accuracy from the cell graph.
+
+    Defaults are the paper's NAS-Bench-101 setting (3 layers of 144, FC 128, Adam 1e-4 with a
+    cosine schedule, 300 epochs, batch 10, weight decay 1e-3, dropout 0.1). ``X`` is a graph
+    array (see :func:`graphs_from_cells`); targets are standardised internally. Deterministic
+    for a ``seed`` on CPU; the global torch RNG is left as it was. ``n_threads``: torch CPU
+    threads while fitting/predicting (restored afterwards; None keeps torch's setting).
+    """
+
+    def __init__(self, hidden: int = 144, layers: int = 3, fc: int = 128, lr: float = 1e-4,
+                 epochs: int = 300, batch_size: int = 10, weight_decay: float = 1e-3,
+                 dropout: float = 0.1, seed: int = 0, device: str = "auto",
+                 n_threads: int | None = 1) -> None:
+        self.hidden = hidden
+        self.layers = layers
+        self.fc = fc
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.seed = seed
+        self.device = device
+        self.n_threads = n_threads
+
+    def _tensors(self, X: Any, device: torch.device) -> list[torch.Tensor]:
+        adj, ops, mask = split_graphs(X)
+        a_in, a_out = _propagation(adj, mask)
+        return [torch.from_numpy(np.ascontiguousarray(v)).to(device)
+                for v in (a_in, a_out, ops, mask)]
+
+    def fit(self, X: Any, y: Any) -> GCNPredictor:
+        """Train a fresh network on graphs ``X`` and accuracies ``y``."""
+        _check_params(self)
+        adj, ops, _ = split_graphs(X)
+        t = np.asarray(y, dtype=np.float64).ravel()
+        if t.size != adj.shape[0]:
+            raise ValueError(f"X has {adj.shape[0]} graphs but y has {t.size} values")
+        if not np.isfinite(t).all():
+            raise ValueError("y must be finite (found NaN or inf)")
+        device = resolve_device(self.device)
+        self.y_mean_ = float(t.mean())
+        self.y_std_ = float(t.std()) if t.std() > 0 else 1.0
+        self.n_nodes_, self.n_ops_ = adj.shape[1], ops.shape[2]
+        data = self._tensors(X, device)
+        target = torch.as_tensor((t - self.y_mean_) / self.y_std_, dtype=torch.float32,
+                                 device=device)
+        n, bs = t.size, int(self.batch_size)
+        steps = self.epochs * -(-n // bs)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), _torch_threads(self.n_threads):
+            torch.manual_seed(int(self.seed))
+            model = _GCNNet(self.n_ops_, self.hidden, self.layers, self.fc, self.dropout)
+            model.to(device).train()
+            opt = torch.optim.Adam(model.parameters(), lr=self.lr,
+                                   weight_decay=self.weight_decay)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+            gen = torch.Generator().manual_seed(int(self.seed))
+            losses = []
+            for _ in range(int(self.epochs)):
+                perm = torch.randperm(n, generator=gen).to(device)
+                total = 0.0
+                for start in range(0, n, bs):
+                    idx = perm[start:start + bs]
+                    loss = nn.functional.mse_loss(model(*(d[idx] for d in data)), target[idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                    total += float(loss.detach()) * idx.numel()
+                losses.append(total / n)
+        self.model_ = model.eval()
+        self.device_ = str(device)
+        self.loss_curve_ = losses
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted accuracy of every graph in ``X`` (the training labels' scale)."""
+        check_is_fitted(self)
+        _, ops, _ = split_graphs(X)
+        if ops.shape[1:] != (self.n_nodes_, self.n_ops_):
+            raise ValueError(f"X has {ops.shape[1]} nodes and {ops.shape[2]} ops; the model was "
+                             f"fitted on {self.n_nodes_} nodes and {self.n_ops_} ops")
+        data = self._tensors(X, torch.device(self.device_))
+        out = []
+        with torch.no_grad(), _torch_threads(self.n_threads):
+            for start in range(0, ops.shape[0], 4096):
+                out.append(self.model_(*(d[start:start + 4096] for d in data)).cpu().numpy())
+        return np.concatenate(out).astype(np.float64) * self.y_std_ + self.y_mean_
+
+
+def benchmark_graphs(bench: Any, cell_ids: Sequence[Any]) -> np.ndarray:
+    """Graph array of table cells given by id (or cell/cell string) of a tabular benchmark."""
+    return graphs_from_cells(bench.space_name, [bench.cell(bench.cell_id(c)) for c in cell_ids])
