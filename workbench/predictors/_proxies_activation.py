@@ -175,7 +175,9 @@ class Epsinas(ZeroCostProxy):
     Two forward passes (training mode, batch statistics) with every conv/linear weight and affine
     norm scale set to one shared constant (``weights``, default 1e-7 and 1) and every bias to 0;
     the raw outputs are compared by :func:`epsinas_from_outputs`. Higher is better. Run in
-    float64: in float32 the 1e-7 pass underflows to 0 in deep cells (all of NAS-Bench-101).
+    float64: in float32 the 1e-7 pass underflows to 0 in deep cells (all of NAS-Bench-101, ~40%
+    of NAS-Bench-201, where the reference code returns NaN and its published correlation omits
+    them); even float64 underflows in the deepest cells, which then score 0.
     """
 
     name = "epsinas"
