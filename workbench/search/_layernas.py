@@ -10,7 +10,7 @@ constrained optimum of an enumerable space and :func:`independence_violations` m
 often the paper's independence assumption costs LayerNAS that optimum. A
 :class:`LayerwiseProblem` bundles a space with its evaluator (``_layernas_spaces`` ships three).
 
-Conventions (the paper leaves them open; see ``/work/shared/reference/layernas.md``):
+Conventions (the paper leaves them open; see ``../shared/reference/layernas.md``):
 
 * Layers are numbered 1..L as in the paper; "layer 0" is the root, the all-default candidate.
   A candidate of layer i has its own options on layers 1..i and the defaults on i+1..L; its
