@@ -21,14 +21,7 @@ from workbench.predictors._proxies import (
 from workbench.spaces import count_parameters, get_space
 from workbench.training._presets import model_kwargs
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run faster on one thread, especially on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 ALL = ["epsinas", "fisher", "flops", "grad_norm", "grasp", "jacov", "nwot", "params", "snip",
