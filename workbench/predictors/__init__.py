@@ -1,9 +1,12 @@
-"""Performance predictors: the GCN Neural Predictor, trivial baselines and learning-curve
-extrapolation (all scikit-learn estimators), and the zero-cost proxies.
+"""Performance predictors: the dynamics (NAP2) predictors, the GCN Neural Predictor, trivial
+baselines and learning-curve extrapolation (all scikit-learn estimators), the zero-cost proxies,
+and predictor files (no pickle).
 
 >>> from workbench.predictors import GCNPredictor, graphs_from_cells
 >>> X = graphs_from_cells("nb201", cells)       # [n, 8, 8 + 6] padded graphs
 >>> GCNPredictor(epochs=50).fit(X, y).predict(X)
+>>> data = load_dynamics("runs/", step=100)       # snapshot maps of stored runs + labels
+>>> DynamicsGBT().fit(data.X, data.y).predict(data.X)
 """
 
 from workbench.predictors._baselines import FeaturePredictor, MeanPredictor
@@ -17,6 +20,28 @@ from workbench.predictors._curves import (
     fit_curve,
     power_law,
 )
+from workbench.predictors._default import (
+    DEFAULT_DYNAMICS_FILE,
+    default_dynamics_predictor,
+    rank_runs,
+)
+from workbench.predictors._dynamics import (
+    TARGETS,
+    DynamicsForest,
+    DynamicsGBT,
+    DynamicsGRU,
+    summary_feature_names,
+    summary_features,
+    transform_target,
+)
+from workbench.predictors._dynamics_data import (
+    CHANNELS,
+    DynamicsData,
+    dynamics_inputs,
+    layer_mask,
+    load_dynamics,
+    split_inputs,
+)
 from workbench.predictors._gcn import (
     GRAPH_NODES,
     NB101_GRAPH_OPS,
@@ -26,6 +51,7 @@ from workbench.predictors._gcn import (
     graphs_from_cells,
     split_graphs,
 )
+from workbench.predictors._persist import load_predictor, read_header, save_predictor
 from workbench.predictors._proxies import (
     PROXIES,
     ZeroCostProxy,
@@ -35,13 +61,20 @@ from workbench.predictors._proxies import (
 )
 
 __all__ = [
+    "CHANNELS",
     "CURVE_MODELS",
+    "DEFAULT_DYNAMICS_FILE",
     "GRAPH_NODES",
     "NB101_GRAPH_OPS",
     "NB201_GRAPH_OPS",
     "PROXIES",
+    "TARGETS",
     "CurveExtrapolator",
     "CurveFit",
+    "DynamicsData",
+    "DynamicsForest",
+    "DynamicsGBT",
+    "DynamicsGRU",
     "FeaturePredictor",
     "GCNPredictor",
     "LastValue",
@@ -49,12 +82,24 @@ __all__ = [
     "ZeroCostProxy",
     "benchmark_graphs",
     "compute",
+    "default_dynamics_predictor",
+    "dynamics_inputs",
     "exponential",
     "extrapolate",
     "fit_curve",
     "graphs_from_cells",
+    "layer_mask",
     "list_proxies",
+    "load_dynamics",
+    "load_predictor",
     "power_law",
+    "rank_runs",
+    "read_header",
     "register_proxy",
+    "save_predictor",
     "split_graphs",
+    "split_inputs",
+    "summary_feature_names",
+    "summary_features",
+    "transform_target",
 ]

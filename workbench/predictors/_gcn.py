@@ -10,7 +10,7 @@ ops :data:`NB201_GRAPH_OPS`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any
@@ -116,6 +116,28 @@ class _GCNNet(nn.Module):
         return self.head(self.drop(torch.relu(self.fc(pooled)))).squeeze(-1)
 
 
+def train_minibatches(loss_of: Callable[[torch.Tensor], torch.Tensor],
+                      opt: torch.optim.Optimizer, sched: Any, *, n: int, batch_size: int,
+                      epochs: int, generator: torch.Generator,
+                      device: torch.device) -> list[float]:
+    """Seeded shuffled mini-batch training (one ``sched.step()`` per batch); mean loss per
+    epoch. ``loss_of(idx)`` computes the loss of the samples ``idx``."""
+    losses = []
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=generator).to(device)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = perm[start:start + batch_size]
+            loss = loss_of(idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * idx.numel()
+        losses.append(total / n)
+    return losses
+
+
 @contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
     """Run with ``n`` CPU threads in torch, restoring the previous count afterwards.
@@ -207,19 +229,10 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
                                    weight_decay=self.weight_decay)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
             gen = torch.Generator().manual_seed(int(self.seed))
-            losses = []
-            for _ in range(int(self.epochs)):
-                perm = torch.randperm(n, generator=gen).to(device)
-                total = 0.0
-                for start in range(0, n, bs):
-                    idx = perm[start:start + bs]
-                    loss = nn.functional.mse_loss(model(*(d[idx] for d in data)), target[idx])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    total += float(loss.detach()) * idx.numel()
-                losses.append(total / n)
+            losses = train_minibatches(
+                lambda idx: nn.functional.mse_loss(model(*(d[idx] for d in data)), target[idx]),
+                opt, sched, n=n, batch_size=bs, epochs=int(self.epochs), generator=gen,
+                device=device)
         self.model_ = model.eval()
         self.device_ = str(device)
         self.loss_curve_ = losses
@@ -238,6 +251,22 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
             for start in range(0, ops.shape[0], 4096):
                 out.append(self.model_(*(d[start:start + 4096] for d in data)).cpu().numpy())
         return np.concatenate(out).astype(np.float64) * self.y_std_ + self.y_mean_
+
+    def _export(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        attrs = {k: getattr(self, k) for k in ("y_mean_", "y_std_", "n_nodes_", "n_ops_",
+                                               "loss_curve_")}
+        return attrs, {f"state.{k}": v.detach().cpu().numpy()
+                       for k, v in self.model_.state_dict().items()}
+
+    def _import(self, attrs: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        for k, v in attrs.items():
+            setattr(self, k, v)
+        device = resolve_device(self.device)
+        model = _GCNNet(self.n_ops_, self.hidden, self.layers, self.fc, self.dropout)
+        model.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(np.array(v))
+                               for k, v in arrays.items() if k.startswith("state.")})
+        self.model_ = model.to(device).eval()
+        self.device_ = str(device)
 
 
 def benchmark_graphs(bench: Any, cell_ids: Sequence[Any]) -> np.ndarray:

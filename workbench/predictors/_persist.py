@@ -1,0 +1,132 @@
+"""Predictor files: a fitted predictor as one ``.npz`` (arrays + a JSON header), never pickle.
+
+The header names the class, its constructor parameters, fitted scalars, the feature schema
+version the predictor reads, and free-form ``metadata`` (e.g. what it was trained on). Loading
+checks the format and the schema version before building anything, so a predictor made for
+other features fails with a clear message instead of predicting nonsense.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+
+FORMAT = "workbench-predictor"
+FORMAT_VERSION = 1
+
+
+def _classes() -> dict[str, type]:
+    """Predictor classes that can be written to and read from files, by name."""
+    from workbench.predictors._dynamics import DynamicsForest, DynamicsGBT, DynamicsGRU
+    from workbench.predictors._gcn import GCNPredictor
+
+    return {c.__name__: c for c in (DynamicsGBT, DynamicsForest, DynamicsGRU, GCNPredictor)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def save_predictor(predictor: Any, path: str | os.PathLike,
+                   metadata: dict[str, Any] | None = None) -> Path:
+    """Write a fitted predictor to ``path`` (``.npz``) atomically; return the path."""
+    classes = _classes()
+    name = type(predictor).__name__
+    if name not in classes or type(predictor) is not classes[name]:
+        raise ValueError(f"cannot save a {name}; savable predictors: {sorted(classes)}")
+    if not hasattr(predictor, "_export") or not any(k.endswith("_") and not k.startswith("_")
+                                                    for k in vars(predictor)):
+        raise ValueError(f"{name} is not fitted: call fit() before saving it")
+    attrs, arrays = predictor._export()
+    header = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "class": name,
+        "params": {k: _jsonable(v) for k, v in predictor.get_params(deep=False).items()},
+        "attrs": {k: _jsonable(v) for k, v in attrs.items()},
+        "feature_schema_version": getattr(predictor, "feature_schema_version_", None),
+        "feature_names": list(FEATURE_NAMES) if hasattr(predictor, "feature_schema_version_")
+        else None,
+        "metadata": metadata or {},
+    }
+    try:
+        text = json.dumps(header)
+    except TypeError as err:
+        raise ValueError(f"parameters, fitted scalars and metadata must be JSON values: {err}")\
+            from None
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"predictor files end in .npz, got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, __header__=np.asarray(text),
+                            **{f"a.{k}": np.asarray(v) for k, v in arrays.items()})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of a predictor file (class, params, schema version, metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no predictor file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "__header__" not in z.files:
+                raise ValueError(f"{path} is not a workbench predictor file (no header)")
+            header = json.loads(str(z["__header__"]))
+    except (OSError, ValueError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not a readable predictor file: {err}") from None
+    if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path} has format {header.get('format')!r} version "
+                         f"{header.get('format_version')!r}; this workbench reads {FORMAT!r} "
+                         f"version {FORMAT_VERSION}")
+    return header
+
+
+def load_predictor(path: str | os.PathLike, device: str | None = None) -> Any:
+    """A fitted predictor from a file written by :func:`save_predictor` (no pickle).
+
+    Raises ValueError when the file was made for another feature schema than this workbench
+    computes, or names a class it does not know. ``device`` overrides the saved one (torch
+    models; "auto" picks CUDA when present).
+    """
+    header = read_header(path)
+    version = header.get("feature_schema_version")
+    if version is not None and int(version) != FEATURE_SCHEMA_VERSION:
+        raise ValueError(f"{path} was fitted on feature schema version {version}, but this "
+                         f"workbench computes version {FEATURE_SCHEMA_VERSION}: refit the "
+                         "predictor on snapshots recorded with this version")
+    names = header.get("feature_names")
+    if names is not None and tuple(names) != FEATURE_NAMES:
+        raise ValueError(f"{path} was fitted on features {names}, this workbench computes "
+                         f"{list(FEATURE_NAMES)}: refit it")
+    classes = _classes()
+    cls = classes.get(header.get("class"))
+    if cls is None:
+        raise ValueError(f"{path} holds a {header.get('class')!r}; known: {sorted(classes)}")
+    params = dict(header["params"])
+    if device is not None and "device" in params:
+        params["device"] = device
+    est = cls(**params)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k[2:]: z[k] for k in z.files if k.startswith("a.")}
+    est._import(header["attrs"], arrays)
+    est.metadata_ = header.get("metadata", {})
+    return est
