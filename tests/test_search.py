@@ -90,7 +90,8 @@ def test_sh_history_logs_every_evaluation_once(nb101):
     sh = _sh(nb101)
     sh.run()
     h = sh.history
-    assert len(h) == sh.schedule()["n"].sum() == sh.n_evaluations
+    assert len(h) == sh.schedule()["n"].sum() == sh.n_evaluations == len(sh.evaluations)
+    assert [e.cell_id for e in sh.evaluations] == h["candidate"].tolist()
     assert h["eval"].tolist() == list(range(len(h)))
     assert not h.duplicated(["rung", "candidate"]).any()
     assert np.isclose(h["cost"].sum(), sh.total_cost)
@@ -214,6 +215,7 @@ def test_hyperband_steps_one_rung_at_a_time(nb101):
     hb.run()
     assert hb.done and hb.n_steps == br["rungs"].sum()
     h = hb.history
+    assert [e.score for e in hb.evaluations] == h["score"].tolist()
     assert h.groupby("bracket", sort=False).size().tolist() == [
         sum(x) for x in br["n_per_rung"]]
     assert h["eval"].tolist() == list(range(len(h)))
@@ -366,3 +368,30 @@ def test_registry_builds_every_method(nb101):
     assert Hyperband(nb101).brackets()["r"].tolist() == [4, 12, 36, 108]
     with pytest.raises(ValueError, match="unknown search"):
         get_search("nope")
+
+
+def test_hyperband_honours_the_max_budget_and_keeps_floor_n_over_eta(nb201):
+    hb = Hyperband(nb201, min_budget=12, max_budget=200, eta=3, seed=1)
+    hb.run()
+    h = hb.history
+    assert h["budget"].max() == 200 and h["fidelity"].max() == 200
+    for (_, _), g in h.groupby(["bracket", "rung"]):
+        assert g["decision"].eq("kept").sum() == max(1, len(g) // 3)
+    assert (h.groupby("bracket")["budget"].max() == 200).all()
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda b: Hyperband(b, min_budget=108, max_budget=4), "min_budget 108"),
+    (lambda b: Hyperband(b, 4, 108, eta=1), "eta must be a number >= 2, got 1"),
+    (lambda b: Hyperband(b, 4, 108, repeats=0), "repeats must be an int >= 1, got 0"),
+    (lambda b: SuccessiveHalving(b, n=3, min_budget=4, max_budget=108,
+                                 candidates=b.sample(2, 0)), "n=3 disagrees"),
+    (lambda b: SuccessiveHalving(b, min_budget=4, max_budget=108,
+                                 candidates=b.sample(1, 0) * 2), "duplicates"),
+    (lambda b: RandomSearch(b, budget_epochs=0), "budget_epochs must be .*, got 0"),
+    (lambda b: RegularizedEvolution(b, budget_epochs=500), "budget 500"),
+    (lambda b: simulate(partial(RandomSearch, max_evaluations=2), b, seeds=[]), "seeds"),
+])
+def test_more_bad_configurations_name_the_value(nb101, make, match):
+    with pytest.raises(ValueError, match=match):
+        make(nb101)

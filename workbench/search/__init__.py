@@ -1,12 +1,15 @@
 """Step-through NAS search on a backend: Successive Halving, Hyperband, random search and
 regularized evolution, LayerNAS with its bucket tables, plus seeded simulation of regret
-against simulated cost.
+against simulated cost. Backends: table lookups (simulated seconds) or real training
+(wall seconds; promoted candidates continue from their checkpoints).
 
->>> from workbench.search import TabularBackend, SuccessiveHalving
+>>> from workbench.search import TabularBackend, TrainingBackend, SuccessiveHalving
 >>> backend = TabularBackend("nb101")            # table lookups, simulated seconds
 >>> sh = SuccessiveHalving(backend, n=27, min_budget=4, max_budget=108, seed=0)
 >>> sh.step(); sh.table()                        # one rung, then its kept/dropped table
 >>> sh.run(); sh.best(), sh.incumbent_final()
+>>> trained = TrainingBackend("nb201", max_budget=270)   # budgets in mini-batches
+>>> SuccessiveHalving(trained, n=9, eta=3).run()         # rungs of 10, 30, 90, 270 mini-batches
 """
 
 from workbench.search._backend import TabularBackend
@@ -50,10 +53,16 @@ from workbench.search._simulate import (
     search_curve,
     simulate,
 )
+from workbench.search._training_backend import (
+    BackendEvaluator,
+    RayTrainingBackend,
+    TrainingBackend,
+)
 
 __all__ = [
     "SEARCHES",
     "Backend",
+    "BackendEvaluator",
     "ChannelSpace",
     "Evaluation",
     "FunctionRanker",
@@ -67,10 +76,12 @@ __all__ = [
     "ProxyRanker",
     "RandomSearch",
     "Ranker",
+    "RayTrainingBackend",
     "RegularizedEvolution",
     "Search",
     "SuccessiveHalving",
     "TabularBackend",
+    "TrainingBackend",
     "aggregate_curves",
     "as_ranker",
     "brute_force",

@@ -53,6 +53,10 @@ class TabularBackend(Backend):
                         for e, f in self._columns.items()}
         self._final = self.benchmark.all_accuracies(dataset=dataset).to_numpy(float)
         self._cost_cache: dict[tuple[str, int], float] = {}
+        # Parsed table cells by position, and ids by cell: an NB101 id is a graph hash that a
+        # cell object computes once, so reusing the objects makes repeated lookups cheap.
+        self._objects: dict[int, Any] = {}
+        self._id_cache: dict[Any, str] = {}
 
     # -- description ----------------------------------------------------------------------------
     def describe(self) -> pd.DataFrame:
@@ -78,7 +82,25 @@ class TabularBackend(Backend):
 
     # -- cells --------------------------------------------------------------------------------
     def cell_id(self, cell: Any) -> str:
-        return self.benchmark.cell_id(cell)
+        try:
+            return self._id_cache[cell]
+        except (KeyError, TypeError):  # not seen yet, or unhashable
+            pass
+        key = self.benchmark.cell_id(cell)
+        try:
+            if len(self._id_cache) > 500_000:
+                self._id_cache.clear()
+            self._id_cache[cell] = key
+        except TypeError:
+            pass
+        return key
+
+    def _cell_at(self, pos: int) -> Any:
+        """The (cached) cell object of table row ``pos``."""
+        cell = self._objects.get(pos)
+        if cell is None:
+            cell = self._objects[pos] = self.space.parse(self._strings[pos])
+        return cell
 
     def contains(self, cell: Any) -> bool:
         try:
@@ -99,7 +121,7 @@ class TabularBackend(Backend):
 
     def resolve(self, cell: Any) -> Any:
         """The table's cell object for a cell, cell string or id (ValueError if not in it)."""
-        return self.space.parse(self._strings[self._position(cell)])
+        return self._cell_at(self._position(cell))
 
     def format(self, cell: Any) -> str:
         return str(self._strings[self._position(cell)])
@@ -128,7 +150,7 @@ class TabularBackend(Backend):
                     seen.add(self._ids[i])
                     out.append(i)
             picks = np.array(out, dtype=int)
-        return [self.space.parse(self._strings[int(i)]) for i in picks]
+        return [self._cell_at(int(i)) for i in picks]
 
     # -- evaluation -----------------------------------------------------------------------------
     def fidelity(self, budget: float) -> int:

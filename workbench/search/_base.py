@@ -28,10 +28,13 @@ _EPS = 1e-9  # relative tolerance when comparing budgets computed as min * eta**
 class Evaluation:
     """One evaluation of a cell at a budget: the observed score and the seconds it was charged.
 
-    ``budget`` is what the search asked for (epochs); ``fidelity`` is what the backend actually
-    ran (a tabular backend rounds up to a measured column). ``cost`` is the charge for this call
-    (only the extra epochs when resumed from ``resumed_from``); ``full_cost`` the from-scratch
-    cost. ``final`` is the table's final accuracy, for analysis only (NaN when unknown).
+    ``budget`` is what the search asked for (epochs, or the backend's unit); ``fidelity`` is
+    what the backend actually ran (a tabular backend rounds up to a measured column). ``cost``
+    is the charge for this call (only the extra work when resumed from ``resumed_from``);
+    ``full_cost`` the from-scratch cost. ``final`` is the table's final accuracy, for analysis
+    only (NaN when unknown). ``snapshots``: the run's weight/gradient features so far (a
+    ``workbench.features.Snapshots``, training backends only), for rankers that read dynamics;
+    ``info``: anything else the backend reports (e.g. curves, checkpoint path).
     """
 
     cell: Hashable
@@ -44,12 +47,13 @@ class Evaluation:
     final: float = math.nan
     resumed_from: float | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    snapshots: Any = None
 
 
 class Backend(ABC):
     """What a search needs from the world: sample and identify cells, and evaluate them.
 
-    A tabular backend looks results up; a training backend (later) trains. ``slow`` says whether
+    A tabular backend looks results up; a training backend trains. ``slow`` says whether
     ``run`` should show a progress bar by default. ``evaluate(..., previous=ev)`` continues the
     run ``ev`` of the same cell (Successive Halving promotions) and charges only the extra work.
     """
@@ -61,6 +65,13 @@ class Backend(ABC):
     def evaluate(self, cell: Any, budget: float, previous: Evaluation | None = None
                  ) -> Evaluation:
         """Evaluate ``cell`` after ``budget`` epochs (continuing ``previous`` when given)."""
+
+    def evaluate_many(self, requests: Sequence[tuple[Any, float, Evaluation | None]]
+                      ) -> list[Evaluation]:
+        """Evaluate ``(cell, budget, previous)`` requests, results in order; a search hands a
+        whole batch (an SH rung) here so a parallel backend (Ray) can run it at once. This
+        default evaluates them one after the other."""
+        return [self.evaluate(c, b, previous=p) for c, b, p in requests]
 
     @abstractmethod
     def fidelity(self, budget: float) -> float:
@@ -322,6 +333,7 @@ class Search(ABC):
         self.ranker = as_ranker(ranker)
         self._rows: list[dict[str, Any]] = []
         self._cells: list[Any] = []  # the evaluated cell objects, parallel to _rows
+        self._results: list[Evaluation] = []  # the evaluations themselves, parallel to _rows
         self._steps = 0
         self._cost = 0.0
 
@@ -388,8 +400,8 @@ class Search(ABC):
                   ) -> tuple[list[Evaluation], np.ndarray]:
         """Evaluate ``cells`` at ``budget`` and score them with the ranker (not logged yet)."""
         prev = list(previous) if previous is not None else [None] * len(cells)
-        results = [self.backend.evaluate(c, budget, previous=p)
-                   for c, p in zip(cells, prev, strict=True)]
+        results = self.backend.evaluate_many(
+            [(c, budget, p) for c, p in zip(cells, prev, strict=True)])
         scores = np.asarray(self.ranker(list(cells), results), dtype=float).ravel()
         if scores.shape != (len(results),):
             raise ValueError(f"ranker {self.ranker!r} returned {scores.size} scores for "
@@ -409,6 +421,7 @@ class Search(ABC):
         row.update({k: extra.get(k) for k in self.extra_columns})
         self._rows.append(row)
         self._cells.append(result.cell)
+        self._results.append(result)
         return row
 
     def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -419,6 +432,11 @@ class Search(ABC):
     def history(self) -> pd.DataFrame:
         """Every evaluation so far, in order (one row each)."""
         return self._frame(self._rows)
+
+    @property
+    def evaluations(self) -> list[Evaluation]:
+        """The :class:`Evaluation` behind each history row (snapshots, curves, checkpoints)."""
+        return list(self._results)
 
     @property
     def total_cost(self) -> float:

@@ -115,12 +115,14 @@ class Hyperband(Search):
         start = len(self.current._rows)
         self.current._advance()
         rows, cells = self.current._rows[start:], self.current._cells[start:]
-        for rec, cell in zip(rows, cells, strict=True):
+        results = self.current._results[start:]
+        for rec, cell, res in zip(rows, cells, results, strict=True):
             self._cost += rec["cost"]
             rec = {**rec, "iteration": self._steps, "eval": len(self._rows),
                    "cum_cost": self._cost, "bracket": bracket}
             self._rows.append({k: rec.get(k) for k in (*BASE_COLUMNS, *self.extra_columns)})
             self._cells.append(cell)
+            self._results.append(res)
 
     def table(self) -> pd.DataFrame:
         """The current bracket's current rung (see ``SuccessiveHalving.table``)."""

@@ -60,6 +60,12 @@ def paper_example() -> LayerwiseProblem:
     (10 of seeds 0-199 do; most end at CDB, 9 M, 0.40). Run to completion (24 trainings) every
     seed returns CBD (9 M, 0.42): listed, within the target, and never expanded at layer 3 by
     the paper's trace, so the paper's answer is not the best of its own numbers.
+
+    Decision: the search follows the reference algorithm (sweep until no candidate has
+    unexplored children; answer = best of layer L's table), so ``run()`` returns CBD, the
+    example's brute-force optimum; "CAD" is where the paper's example *stops* (12 trainings),
+    which ``run(max_sweeps=2)`` reproduces. No child-picking rule reproduces the paper's list
+    exactly (it trains the layer-2 child CBD between layer-3 children), hence the chosen seed.
     """
     space = LayerwiseSpace([tuple(PAPER_COSTS)] * 3, paper_cost, name="paper-example")
     return LayerwiseProblem(
