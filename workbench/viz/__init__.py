@@ -1,29 +1,92 @@
-"""Figures: each a pure data step (DataFrame) and a plotly drawing step, with one template."""
+"""Figures: each a pure data step (DataFrame) and a plotly drawing step, with one template.
 
-from workbench.viz._export import export_figure
+Training: learning curves, feature heatmaps and per-layer lines (weights vs gradients), the
+values at one snapshot, t-SNE of runs' feature maps. Tables: cheap signals vs accuracy,
+rank correlations with bootstrap CIs, predicted vs true. Search: regret bands over seeds, the
+Successive Halving rung diagram, LayerNAS bucket tables. Export: HTML always, PNG/SVG/PDF with
+kaleido >= 1 and a Chrome (:func:`static_export_available`).
+"""
+
+from workbench.viz._correlations import correlation_table_data, plot_correlation_table
+from workbench.viz._embedding import (
+    feature_matrix,
+    load_feature_set,
+    plot_tsne,
+    stored_feature_runs,
+    tsne_data,
+    tsne_frames,
+)
+from workbench.viz._export import (
+    export_figure,
+    export_figures,
+    find_chrome,
+    static_export_available,
+)
+from workbench.viz._html import STATUS_COLORS, frame_html
+from workbench.viz._layernas import (
+    layernas_buckets_data,
+    layernas_tables_html,
+    plot_layernas_buckets,
+)
 from workbench.viz._predictors import plot_predicted_vs_true, predicted_vs_true_data
-from workbench.viz._search import plot_regret
+from workbench.viz._search import (
+    plot_regret,
+    plot_sh_rungs,
+    sh_decisions_data,
+    sh_rungs_data,
+)
 from workbench.viz._tabular import plot_signal_scatter, signal_correlations, signal_data
 from workbench.viz._theme import PAPER_TEMPLATE, apply_theme
 from workbench.viz._training import (
     curves_data,
     feature_evolution_data,
+    feature_lines_data,
+    layer_labels,
     plot_feature_heatmap,
+    plot_feature_lines,
     plot_learning_curves,
+    plot_run_curves,
+    result_curves_data,
+    snapshot_values_data,
 )
 
 __all__ = [
     "PAPER_TEMPLATE",
+    "STATUS_COLORS",
     "apply_theme",
+    "correlation_table_data",
     "curves_data",
     "export_figure",
+    "export_figures",
     "feature_evolution_data",
+    "feature_lines_data",
+    "feature_matrix",
+    "find_chrome",
+    "frame_html",
+    "layer_labels",
+    "layernas_buckets_data",
+    "layernas_tables_html",
+    "load_feature_set",
+    "plot_correlation_table",
     "plot_feature_heatmap",
+    "plot_feature_lines",
+    "plot_layernas_buckets",
     "plot_learning_curves",
     "plot_predicted_vs_true",
     "plot_regret",
+    "plot_run_curves",
+    "plot_sh_rungs",
     "plot_signal_scatter",
+    "plot_tsne",
     "predicted_vs_true_data",
+    "result_curves_data",
+    "sh_decisions_data",
+    "sh_rungs_data",
     "signal_correlations",
     "signal_data",
+    "snapshot_values_data",
+    "static_export_available",
+    "stored_feature_runs",
+    "tsne_data",
+    "tsne_frames",
 ]

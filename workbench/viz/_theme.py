@@ -22,9 +22,24 @@ PAPER_TEMPLATE = go.layout.Template(
 )
 
 
+_MERGED: go.layout.Template | None = None
+
+
+def workbench_template() -> go.layout.Template:
+    """plotly_white with :data:`PAPER_TEMPLATE` on top, built once and registered in
+    ``plotly.io.templates`` as ``"workbench"`` (so that ``template="workbench"`` works too)."""
+    global _MERGED
+    if _MERGED is None:
+        merged = go.layout.Template(pio.templates["plotly_white"])  # a copy: plotly_white stays
+        merged.update(PAPER_TEMPLATE)
+        pio.templates["workbench"] = merged
+        _MERGED = merged
+    return _MERGED
+
+
 def apply_theme(fig: go.Figure, title: str | None = None) -> go.Figure:
     """Apply the workbench template (and optionally a title) to ``fig`` in place; return it."""
-    fig.update_layout(template=pio.templates["plotly_white"].update(PAPER_TEMPLATE))
+    fig.update_layout(template=workbench_template())
     if title is not None:
         fig.update_layout(title=title)
     return fig

@@ -1,0 +1,180 @@
+"""LayerNAS bucket tables as in the paper's worked example: per layer, each cost bucket's
+candidates, with the latest iteration's additions, evictions, rejections and drops marked."""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from workbench.viz._theme import apply_theme
+
+BUCKET_COLUMNS = ["layer", "bucket", "range", "rank", "name", "cost", "score", "done", "status",
+                  "note", "iteration"]
+#: Order of statuses inside a bucket (members first, then what left or never entered).
+STATUS_ORDER = {"added": 0, "kept": 0, "evicted": 1, "rejected": 2, "dropped": 3, "empty": 4}
+_COLOR = {"added": "#2ca02c", "evicted": "#d62728", "rejected": "#888888",
+          "dropped": "#d62728"}
+
+
+def _score_text(x: float) -> str:
+    """A score as the paper prints them (0.40, 93.21)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return f"{x:.2f}" if x == 0 or abs(x) >= 0.01 else f"{x:.3g}"
+
+
+def layernas_buckets_data(nas: Any) -> pd.DataFrame:
+    """Data step: every layer's buckets with their members (``status`` kept, or added in the
+    latest iteration; ``done`` = the paper's [x]: all children generated), empty buckets, and
+    the latest iteration's evicted, rejected (bucket full) and dropped (cost outside the layer's
+    range) candidates, each with a ``note`` (who evicted it, where it came from).
+
+    Takes a ``workbench.search.LayerNAS``; reads only its public tables and history.
+    """
+    if not all(hasattr(nas, a) for a in ("bucket_table", "history", "space", "bucket_of")):
+        raise ValueError(f"expected a workbench.search.LayerNAS, got {type(nas).__name__}")
+    it = int(nas.iteration)
+    hist = nas.history
+    now = hist[hist["iteration"] == it] if it > 0 else hist.iloc[0:0]
+    known = {(int(r.layer), str(r.child)): (float(r.cost), float(r.score), str(r.parent))
+             for r in hist.itertuples()}
+    added: dict[tuple[int, str], str] = {}
+    rows: list[dict[str, Any]] = []
+    for r in now.itertuples():
+        layer, child = int(r.layer), str(r.child)
+        if r.event == "dropped":
+            lo, hi = nas.ranges[layer - 1]
+            rows.append({"layer": layer, "bucket": pd.NA, "range": "outside", "name": child,
+                         "cost": float(r.cost), "score": np.nan, "status": "dropped",
+                         "note": f"cost {r.cost:g} outside {lo:g}-{hi:g} (from {r.parent})"})
+            continue
+        bucket = nas.bucket_of(layer, float(r.cost))
+        label = nas.bucket_label(layer, bucket) if bucket is not None else str(r.bucket)
+        if r.event == "rejected-full":
+            rows.append({"layer": layer, "bucket": bucket, "range": label, "name": child,
+                         "cost": float(r.cost), "score": float(r.score), "status": "rejected",
+                         "note": f"bucket full, worse than its members (from {r.parent})"})
+            continue
+        added[(layer, child)] = f"from {r.parent}" + ("" if r.trained else " (no training)")
+        if str(r.event).startswith("evicted "):
+            gone = str(r.event)[len("evicted "):]
+            cost, score, _ = known.get((layer, gone), (np.nan, np.nan, ""))
+            rows.append({"layer": layer, "bucket": bucket, "range": label, "name": gone,
+                         "cost": cost, "score": score, "status": "evicted",
+                         "note": f"evicted by {child}"})
+    for layer in range(1, nas.space.n_layers + 1):
+        table = nas.bucket_table(layer, long=True)
+        for b in range(nas.buckets_per_layer):
+            members = table[table["bucket"] == b]
+            if members.empty:
+                rows.append({"layer": layer, "bucket": b, "range": nas.bucket_label(layer, b),
+                             "name": "", "cost": np.nan, "score": np.nan, "status": "empty",
+                             "note": ""})
+            for m in members.itertuples():
+                key = (layer, str(m.name))
+                rows.append({"layer": layer, "bucket": b, "range": str(m.range),
+                             "rank": int(m.rank), "name": str(m.name), "cost": float(m.cost),
+                             "score": float(m.score), "done": bool(m.done),
+                             "status": "added" if key in added else "kept",
+                             "note": added.get(key, "")})
+    out = pd.DataFrame(rows, columns=BUCKET_COLUMNS)
+    out["iteration"] = it
+    out["done"] = out["done"].astype(object).fillna(False).astype(bool)
+    out["rank"] = pd.array(out["rank"], dtype="Int64")
+    out["bucket"] = pd.array(out["bucket"], dtype="Int64")
+    out["_order"] = out["status"].map(STATUS_ORDER)
+    out = out.sort_values(["layer", "bucket", "_order", "rank"], na_position="last",
+                          kind="stable")
+    return out.drop(columns="_order").reset_index(drop=True)
+
+
+def _member_text(r: Any, markup: str) -> str:
+    """'CAD 0.40 [x]' with the status shown in ``markup`` ('html' or 'plotly')."""
+    text = f"{r.name} {_score_text(r.score)}".strip() + (" [x]" if r.done else "")
+    text = html.escape(text)
+    color = _COLOR.get(r.status)
+    if r.status == "added":
+        text = f"<b>+{text}</b>"
+    elif r.status in ("evicted", "rejected", "dropped"):
+        text = f"<s>{text}</s>" if markup == "html" else f"✗ {text}"
+    if color is None:
+        return text
+    return f"<span style='color:{color}'>{text}</span>"
+
+
+def layernas_tables_html(data: pd.DataFrame) -> str:
+    """:func:`layernas_buckets_data` as one HTML table per layer (bucket | candidates): new
+    members bold green, evicted and rejected struck through, drops listed under the table."""
+    missing = set(BUCKET_COLUMNS) - set(data.columns)
+    if missing:
+        raise ValueError(f"data lacks columns {sorted(missing)}; use layernas_buckets_data")
+    cell = "border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top"
+    parts = []
+    for layer, d in data.groupby("layer", sort=True):
+        rows = []
+        for _, members in d[d["bucket"].notna()].groupby("bucket", sort=True):
+            shown = members[members["status"] != "empty"]
+            text = ", ".join(_member_text(r, "html") for r in shown.itertuples())
+            notes = "; ".join(html.escape(n) for n in shown["note"] if n)
+            rows.append(f"<tr><td style='{cell}'>[{html.escape(str(members['range'].iloc[0]))}]"
+                        f"</td><td style='{cell}'>{text}</td>"
+                        f"<td style='{cell};color:#777'>{notes}</td></tr>")
+        dropped = d[d["status"] == "dropped"]
+        drop = ("<div style='font-size:11px;color:#a33'>dropped: " + ", ".join(
+            f"{html.escape(str(r.name))} ({r.cost:g})" for r in dropped.itertuples())
+            + "</div>") if len(dropped) else ""
+        parts.append(
+            f"<div style='display:inline-block;vertical-align:top;margin:0 14px 10px 0'>"
+            f"<table style='border-collapse:collapse;font-size:12px;"
+            f"font-family:Helvetica,Arial,sans-serif'>"
+            f"<caption style='caption-side:top;text-align:left;font-weight:bold'>layer {layer}"
+            f"</caption><thead><tr><th style='{cell}'>bucket</th><th style='{cell}'>"
+            f"candidates</th><th style='{cell}'>notes</th></tr></thead><tbody>{''.join(rows)}"
+            f"</tbody></table>{drop}</div>")
+    it = int(data["iteration"].iloc[0]) if len(data) else 0
+    head = (f"<div style='font-size:12px;color:#555'>after iteration {it}: "
+            "<b style='color:#2ca02c'>+new</b>, <s>evicted / rejected</s>, [x] = all children "
+            "generated</div>")
+    return head + "".join(parts)
+
+
+def plot_layernas_buckets(data: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+    """Drawing step: one table per layer (rows: buckets; candidates with the latest additions
+    in bold green and evictions/rejections marked ✗; drops in the last row)."""
+    missing = set(BUCKET_COLUMNS) - set(data.columns)
+    if missing:
+        raise ValueError(f"data lacks columns {sorted(missing)}; use layernas_buckets_data")
+    layers = sorted(data["layer"].unique())
+    fig = make_subplots(rows=len(layers), cols=1, specs=[[{"type": "table"}]] * len(layers),
+                        subplot_titles=[f"layer {k}" for k in layers], vertical_spacing=0.06)
+    for row, layer in enumerate(layers, start=1):
+        d = data[data["layer"] == layer]
+        ranges, texts, fills = [], [], []
+        for _, members in d[d["bucket"].notna()].groupby("bucket", sort=True):
+            shown = members[members["status"] != "empty"]
+            ranges.append(f"[{members['range'].iloc[0]}]")
+            texts.append(", ".join(_member_text(r, "plotly") for r in shown.itertuples()))
+            status = set(shown["status"])
+            fills.append("#e9f6e9" if "added" in status else
+                         "#fbeaea" if status & {"evicted", "rejected"} else "white")
+        dropped = d[d["status"] == "dropped"]
+        if len(dropped):
+            ranges.append("dropped")
+            texts.append(", ".join(_member_text(r, "plotly") for r in dropped.itertuples()))
+            fills.append("#fbeaea")
+        fig.add_trace(go.Table(
+            columnwidth=[1, 5],
+            header=dict(values=["<b>bucket</b>", "<b>candidates</b>"], fill_color="#f4f4f4",
+                        align="left", line_color="#ccc"),
+            cells=dict(values=[ranges, texts], align="left", fill_color=[fills, fills],
+                       line_color="#ddd")), row=row, col=1)
+    fig.update_layout(height=int(90 + sum(
+        60 + 26 * (data[data["layer"] == k]["bucket"].nunique() + 1) for k in layers)),
+        margin=dict(l=10, r=10, t=60, b=10))
+    return apply_theme(fig, title)
