@@ -11,7 +11,7 @@ DEMO_OUT ?= out/demo
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml tools/bootstrap.sh
-	bash tools/bootstrap.sh $(VENV) dev,lab
+	bash tools/bootstrap.sh $(VENV) dev,lab,ray
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Create (or reuse) a virtual environment and install the workbench with its pinned stack.
-# Usage: tools/bootstrap.sh [VENV_DIR] [EXTRAS]. Uses uv when it can (about 10x faster than pip)
+# Usage: tools/bootstrap.sh [VENV_DIR] [EXTRAS] (default dev,lab,ray: tests, notebooks, the Ray
+# backends and their tests). Uses uv when it can (about 10x faster than pip)
 # and passes it the local wheel folder named by pip's `find-links` setting, which uv ignores
 # otherwise (that folder holds the CPU build of torch==2.13.0 on machines that have one).
 set -euo pipefail
 venv=${1:-.venv}
-extras=${2:-dev,lab}
+extras=${2:-dev,lab,ray}
 py=${PYTHON:-python3}
 
 if [ ! -x "$venv/bin/python" ]; then

@@ -70,9 +70,24 @@ def cmd_collect(args: argparse.Namespace) -> int:
                    dataset=args.dataset, model=args.model, seeds=args.seeds,
                    data=_data_config(args), sample_seed=args.sample_seed, workers=args.workers,
                    device=args.device, checkpoint=args.checkpoint,
-                   retry_failed=args.retry_failed)
+                   retry_failed=args.retry_failed, **_backend_options(args))
     print(rows["status"].value_counts().to_string())
     return 0
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """collect()'s backend keywords from ``--backend``/``--ray-*`` (absent for ``train``)."""
+    backend = getattr(args, "backend", "local")
+    if backend == "local":
+        return {}
+    from workbench.collect._ray import import_ray
+
+    try:
+        import_ray("--backend ray")
+    except ImportError as exc:  # a missing extra is a usage error here: one line, no traceback
+        raise ValueError(str(exc)) from None
+    return {"backend": backend, "ray_address": args.ray_address, "num_cpus": args.ray_cpus,
+            "num_gpus": args.ray_gpus, "max_retries": args.ray_retries}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -154,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="0 = in this process")
     p.add_argument("--checkpoint", action="store_true", help="keep final checkpoints")
     p.add_argument("--retry-failed", action="store_true")
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local: this process or --workers processes; ray: one Ray task per run "
+                        "(pip install -e .[ray])")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster to join ('auto', host:port, ray://host:10001); "
+                        "default: $RAY_ADDRESS or a new local Ray")
+    p.add_argument("--ray-cpus", type=float, default=1, help="CPUs per run on Ray (default 1)")
+    p.add_argument("--ray-gpus", type=float, default=None,
+                   help="GPUs per run on Ray, fractions share a GPU (default: 1 if the cluster "
+                        "has GPUs, else 0)")
+    p.add_argument("--ray-retries", type=int, default=3,
+                   help="retries of a run whose Ray worker died (default 3)")
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("runs", help=cmd_runs.__doc__)

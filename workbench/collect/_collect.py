@@ -15,12 +15,14 @@ from tqdm.auto import tqdm
 
 from workbench._device import resolve_device
 from workbench.benchmarks import get_benchmark
+from workbench.collect._ray import check_resources, collect_on_ray, import_ray
 from workbench.collect._worker import DataCache, execute_run
 from workbench.spaces import as_rng, get_space
 from workbench.store import RunRequest, RunStore, default_worker
-from workbench.training import TrainConfig, model_kwargs
+from workbench.training import Callback, TrainConfig, model_kwargs
 
 FINISHED = ("done", "diverged", "failed")
+BACKENDS = ("local", "ray")
 
 
 def make_requests(cells: Sequence[Any] | int, *, space: str, config: TrainConfig,
@@ -65,13 +67,14 @@ def _to_cell(sp: Any, bench: Any, c: Any) -> Any:
 
 
 def _worker_main(root: str, run_ids: list[str], device: str, threads: int, name: str,
-                 checkpoint: bool) -> None:
+                 checkpoint: bool, callbacks: Sequence[Callback] = ()) -> None:
     """Worker process: claim runs of this collection one at a time until none is left."""
     torch.set_num_threads(threads)
     store, cache = RunStore(root), DataCache()
     for rid in run_ids:
         if store.claim(rid, name):
-            execute_run(store, rid, device=device, cache=cache, checkpoint=checkpoint)
+            execute_run(store, rid, device=device, cache=cache, checkpoint=checkpoint,
+                        callbacks=callbacks)
 
 
 def collect(cells: Sequence[Any] | int, *, space: str, store: RunStore | str | os.PathLike,
@@ -79,16 +82,40 @@ def collect(cells: Sequence[Any] | int, *, space: str, store: RunStore | str | o
             seeds: Sequence[int] = (0,), data: dict[str, Any] | None = None,
             sample_seed: int = 0, workers: int = 0, device: str = "auto",
             checkpoint: bool = False, retry_failed: bool = False,
-            progress: bool = True) -> pd.DataFrame:
+            progress: bool = True, backend: str = "local", ray_address: str | None = None,
+            num_cpus: float = 1, num_gpus: float | None = None, max_retries: int = 3,
+            callbacks: Sequence[Callback] = ()) -> pd.DataFrame:
     """Train every requested run not yet finished in ``store``; return their rows.
 
     Restartable: finished runs (done/diverged/failed) are kept, runs left ``running`` by a
-    crash or kill are redone, and no request is ever stored twice. ``workers=0`` trains in this
-    process; ``workers=N`` in N spawned processes (on CUDA, spread over the visible GPUs; several
-    small networks per GPU are fine). A worker process that dies marks its run ``failed``.
+    crash or kill are redone, and no request is ever stored twice.
+
+    ``backend="local"`` (default): ``workers=0`` trains in this process; ``workers=N`` in N
+    spawned processes (on CUDA, spread over the visible GPUs; several small networks per GPU are
+    fine). A worker process that dies marks its run ``failed``.
+
+    ``backend="ray"`` (needs ``pip install -e .[ray]``): every run is a Ray task reserving
+    ``num_cpus`` CPUs and ``num_gpus`` GPUs (fractions let several small networks share a GPU;
+    None: one GPU per run if the cluster has GPUs, else none). It uses an already initialised
+    Ray, else ``ray.init(address=ray_address)`` (a running cluster's address, or None: a local
+    instance). Workers train and *return* the run's arrays, metrics (and checkpoint) to this
+    process, which alone writes the store: a cluster needs no shared filesystem, only
+    ``workbench`` and the data on every node. A task whose worker dies (killed process, lost
+    node) is retried by Ray up to ``max_retries`` times, then its run is marked ``failed``;
+    each result is written exactly once, keyed by run id. ``device="auto"`` on Ray means the GPU
+    the task reserved, else the CPU. ``workers`` is ignored there.
+
+    ``callbacks``: :class:`~workbench.training.Callback` objects given to every run's trainer
+    (they must pickle for worker processes and Ray; each run sees its own copy there).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers must be an int >= 0, got {workers!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "ray":
+        check_resources(num_cpus, num_gpus, max_retries)
+        import_ray()  # a clear error before anything is written
+    callbacks = list(callbacks)
     store = store if isinstance(store, RunStore) else RunStore(store)
     requests = make_requests(cells, space=space, config=config, dataset=dataset, model=model,
                              seeds=seeds, data=data, sample_seed=sample_seed)
@@ -98,17 +125,24 @@ def collect(cells: Sequence[Any] | int, *, space: str, store: RunStore | str | o
         for rid in _with_status(store, ids, ("failed", "diverged")):
             store.requeue(rid)
     todo = _with_status(store, ids, ("pending",))
-    bar = tqdm(total=len(ids), initial=len(ids) - len(todo), desc=f"collect {space}",
+    bar = tqdm(total=len(ids), initial=len(ids) - len(todo),
+               desc=f"collect {space}" + (" (ray)" if backend == "ray" else ""),
                disable=not progress)
     try:
-        if workers == 0:
+        if backend == "ray":
+            if todo:
+                collect_on_ray(store, todo, device=device, checkpoint=checkpoint,
+                               callbacks=callbacks, num_cpus=num_cpus, num_gpus=num_gpus,
+                               max_retries=max_retries, address=ray_address, bar=bar)
+        elif workers == 0:
             me, cache = default_worker(), DataCache()
             for rid in todo:
                 if store.claim(rid, me):
-                    execute_run(store, rid, device=device, cache=cache, checkpoint=checkpoint)
+                    execute_run(store, rid, device=device, cache=cache, checkpoint=checkpoint,
+                                callbacks=callbacks)
                 bar.update(1)
         else:
-            _run_pool(store, todo, workers, device, checkpoint, bar)
+            _run_pool(store, todo, workers, device, checkpoint, bar, callbacks)
     finally:
         bar.close()
     rows = store.runs()
@@ -131,7 +165,7 @@ def _devices(device: str, workers: int) -> list[str]:
 
 
 def _run_pool(store: RunStore, todo: list[str], workers: int, device: str, checkpoint: bool,
-              bar: tqdm) -> None:
+              bar: tqdm, callbacks: Sequence[Callback] = ()) -> None:
     ctx = mp.get_context("spawn")
     devices = _devices(device, workers)
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -143,7 +177,8 @@ def _run_pool(store: RunStore, todo: list[str], workers: int, device: str, check
         serial += 1
         name = f"{default_worker()}/w{slot}.{serial}"
         p = ctx.Process(target=_worker_main, args=(str(store.root), todo, devices[slot],
-                                                   threads, name, checkpoint), daemon=True)
+                                                   threads, name, checkpoint, callbacks),
+                        daemon=True)
         p.start()
         procs[name] = p
 
