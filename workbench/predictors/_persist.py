@@ -74,6 +74,7 @@ def save_predictor(predictor: Any, path: str | os.PathLike,
     try:
         np.savez_compressed(tmp, __header__=np.asarray(text),
                             **{f"a.{k}": np.asarray(v) for k, v in arrays.items()})
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a predictor file is meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
