@@ -30,7 +30,14 @@ from torch import nn
 from workbench._device import resolve_device
 from workbench.features import FEATURE_SCHEMA_VERSION
 from workbench.predictors._dynamics_data import CHANNELS, layer_mask, split_inputs
-from workbench.predictors._gcn import _torch_threads, train_minibatches
+from workbench.predictors._torch_fit import (
+    check_dropout,
+    check_ints,
+    check_reals,
+    check_threads,
+    torch_threads,
+    train_minibatches,
+)
 
 TARGETS = ("raw", "zscore", "rank")
 _SUMMARIES = ("last_mean", "last_std", "last_min", "last_max", "first_mean", "delta_mean",
@@ -98,18 +105,6 @@ def summary_features(X: Any) -> np.ndarray:
 def _check_target(est: Any) -> None:
     if est.target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {est.target!r}")
-
-
-def _check_ints(**values: Any) -> None:
-    for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-
-
-def _check_reals(low: float = 0.0, **values: Any) -> None:
-    for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < low:
-            raise ValueError(f"{name} must be a finite number >= {low}, got {v!r}")
 
 
 class _TreeEnsemble:
@@ -253,9 +248,9 @@ class DynamicsGBT(_DynamicsTrees):
         self.random_state = random_state
 
     def _model(self) -> GradientBoostingRegressor:
-        _check_ints(n_estimators=self.n_estimators, max_depth=self.max_depth,
+        check_ints(n_estimators=self.n_estimators, max_depth=self.max_depth,
                     min_samples_leaf=self.min_samples_leaf)
-        _check_reals(learning_rate=self.learning_rate)
+        check_reals(learning_rate=self.learning_rate)
         _check_fraction("subsample", self.subsample)
         _check_fraction("max_features", self.max_features)
         return GradientBoostingRegressor(
@@ -279,7 +274,7 @@ class DynamicsForest(_DynamicsTrees):
         self.random_state = random_state
 
     def _model(self) -> RandomForestRegressor:
-        _check_ints(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf)
+        check_ints(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf)
         _check_fraction("max_features", self.max_features)
         return RandomForestRegressor(
             n_estimators=self.n_estimators, max_features=self.max_features,
@@ -352,14 +347,11 @@ class DynamicsGRU(RegressorMixin, BaseEstimator):
 
     def _check(self) -> None:
         _check_target(self)
-        _check_ints(hidden=self.hidden, num_layers=self.num_layers, epochs=self.epochs,
+        check_ints(hidden=self.hidden, num_layers=self.num_layers, epochs=self.epochs,
                     batch_size=self.batch_size)
-        _check_reals(lr=self.lr, weight_decay=self.weight_decay)
-        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        n = self.n_threads
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise ValueError(f"n_threads must be None or an int >= 1, got {n!r}")
+        check_reals(lr=self.lr, weight_decay=self.weight_decay)
+        check_dropout(self.dropout)
+        check_threads(self.n_threads)
 
     def _prepare(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         maps, enc = split_inputs(X)
@@ -404,7 +396,7 @@ class DynamicsGRU(RegressorMixin, BaseEstimator):
                                  device=device)
         n, bs = t.size, int(self.batch_size)
         devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), _torch_threads(self.n_threads):
+        with torch.random.fork_rng(devices=devices), torch_threads(self.n_threads):
             torch.manual_seed(int(self.random_state))
             model = self._net().to(device).train()
             opt = torch.optim.AdamW(model.parameters(), lr=self.lr,
@@ -441,7 +433,7 @@ class DynamicsGRU(RegressorMixin, BaseEstimator):
         z, mask, enc_z = self._prepare(X)
         device = torch.device(self.device_)
         out = []
-        with torch.no_grad(), _torch_threads(self.n_threads):
+        with torch.no_grad(), torch_threads(self.n_threads):
             for start in range(0, z.shape[0], 256):
                 sl = slice(start, start + 256)
                 m = mask[sl]

@@ -10,8 +10,7 @@ ops :data:`NB201_GRAPH_OPS`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -22,6 +21,14 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from workbench._device import resolve_device
+from workbench.predictors._torch_fit import (
+    check_dropout,
+    check_ints,
+    check_reals,
+    check_threads,
+    torch_threads,
+    train_minibatches,
+)
 from workbench.spaces import get_space
 from workbench.spaces._nb101 import CONV1X1, CONV3X3, INPUT, MAX_VERTICES, MAXPOOL3X3, OUTPUT
 
@@ -116,58 +123,12 @@ class _GCNNet(nn.Module):
         return self.head(self.drop(torch.relu(self.fc(pooled)))).squeeze(-1)
 
 
-def train_minibatches(loss_of: Callable[[torch.Tensor], torch.Tensor],
-                      opt: torch.optim.Optimizer, sched: Any, *, n: int, batch_size: int,
-                      epochs: int, generator: torch.Generator,
-                      device: torch.device) -> list[float]:
-    """Seeded shuffled mini-batch training (one ``sched.step()`` per batch); mean loss per
-    epoch. ``loss_of(idx)`` computes the loss of the samples ``idx``."""
-    losses = []
-    for _ in range(epochs):
-        perm = torch.randperm(n, generator=generator).to(device)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            idx = perm[start:start + batch_size]
-            loss = loss_of(idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * idx.numel()
-        losses.append(total / n)
-    return losses
-
-
-@contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` CPU threads in torch, restoring the previous count afterwards.
-
-    Tiny graphs gain nothing from intra-op parallelism and, on a busy machine, lose up to 10x.
-    """
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n is not None:
-            torch.set_num_threads(before)
-
-
 def _check_params(est: GCNPredictor) -> None:
-    ints = {"hidden": est.hidden, "layers": est.layers, "fc": est.fc, "epochs": est.epochs,
-            "batch_size": est.batch_size}
-    for name, value in ints.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    for name, value in {"lr": est.lr, "weight_decay": est.weight_decay}.items():
-        if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if not (isinstance(est.dropout, (int, float)) and 0 <= est.dropout < 1):
-        raise ValueError(f"dropout must be in [0, 1), got {est.dropout!r}")
-    n = est.n_threads
-    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
-        raise ValueError(f"n_threads must be None or an int >= 1, got {n!r}")
+    check_ints(hidden=est.hidden, layers=est.layers, fc=est.fc, epochs=est.epochs,
+               batch_size=est.batch_size)
+    check_reals(lr=est.lr, weight_decay=est.weight_decay)
+    check_dropout(est.dropout)
+    check_threads(est.n_threads)
 
 
 class GCNPredictor(RegressorMixin, BaseEstimator):
@@ -221,7 +182,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         n, bs = t.size, int(self.batch_size)
         steps = self.epochs * -(-n // bs)
         devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), _torch_threads(self.n_threads):
+        with torch.random.fork_rng(devices=devices), torch_threads(self.n_threads):
             torch.manual_seed(int(self.seed))
             model = _GCNNet(self.n_ops_, self.hidden, self.layers, self.fc, self.dropout)
             model.to(device).train()
@@ -247,7 +208,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
                              f"fitted on {self.n_nodes_} nodes and {self.n_ops_} ops")
         data = self._tensors(X, torch.device(self.device_))
         out = []
-        with torch.no_grad(), _torch_threads(self.n_threads):
+        with torch.no_grad(), torch_threads(self.n_threads):
             for start in range(0, ops.shape[0], 4096):
                 out.append(self.model_(*(d[start:start + 4096] for d in data)).cpu().numpy())
         return np.concatenate(out).astype(np.float64) * self.y_std_ + self.y_mean_

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from workbench.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 
@@ -47,9 +48,7 @@ def save_predictor(predictor: Any, path: str | os.PathLike,
     name = type(predictor).__name__
     if name not in classes or type(predictor) is not classes[name]:
         raise ValueError(f"cannot save a {name}; savable predictors: {sorted(classes)}")
-    if not hasattr(predictor, "_export") or not any(k.endswith("_") and not k.startswith("_")
-                                                    for k in vars(predictor)):
-        raise ValueError(f"{name} is not fitted: call fit() before saving it")
+    check_is_fitted(predictor)  # NotFittedError is a ValueError: "... is not fitted yet"
     attrs, arrays = predictor._export()
     header = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "class": name,
