@@ -33,7 +33,7 @@ from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
 
 from workbench.benchmarks import get_benchmark
-from workbench.data import load_dataset
+from workbench.data import DeviceLoader, load_dataset
 from workbench.evaluation import kendall_tau, spearman_rho
 from workbench.predictors import (
     CurveExtrapolator,
@@ -129,19 +129,17 @@ def _run_gcn_config(seeds: int, n_train: int, epochs: int, kwargs: dict,
 
 # ----------------------------------------------------------------------------- proxies
 def proxy_batch(n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """One seeded CIFAR-10 training batch at the collection's input size (16x16, normalised)."""
+    """One seeded CIFAR-10 training batch, prepared as the collection's loader prepares its
+    inputs (16x16 area resize, CIFAR normalisation), on CPU."""
     source = DATA.get("source")
     try:
         ds = load_dataset("cifar10", "train", source=source)
     except (FileNotFoundError, ValueError):
-        ds, source = load_dataset("cifar10", "train", source="bundled"), "bundled"
+        ds = load_dataset("cifar10", "train", source="bundled")
     idx = np.random.default_rng(seed).choice(len(ds.labels), n, replace=False)
-    x = torch.as_tensor(ds.images[idx]).float().div(255)
-    if CONFIG.resize:
-        x = torch.nn.functional.interpolate(x, size=(CONFIG.resize,) * 2, mode="area")
-    mean = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
-    std = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
-    return (x - mean) / std, torch.as_tensor(ds.labels[idx]).long()
+    loader = DeviceLoader(ds.subset(idx), batch_size=n, device="cpu", train=False,
+                          resize=CONFIG.resize)
+    return next(iter(loader))
 
 
 def proxy_cells(space: str, n: int) -> list[str]:
