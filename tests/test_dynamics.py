@@ -18,6 +18,7 @@ from workbench.collect import collect
 from workbench.features import FEATURE_NAMES
 from workbench.predictors import (
     CHANNELS,
+    GRAPH_SCHEMA_VERSION,
     DynamicsForest,
     DynamicsGBT,
     DynamicsGRU,
@@ -211,8 +212,14 @@ def test_gcn_predictor_files_round_trip(tmp_path, one_thread):
                                     "|none~0|none~1|avg_pool_3x3~2|"
                                     for op in ("nor_conv_1x1", "none", "skip_connect")])
     est = GCNPredictor(epochs=3, hidden=8, fc=8).fit(X, [70.0, 60.0, 65.0])
-    loaded = load_predictor(save_predictor(est, tmp_path / "g.npz"))
+    path = save_predictor(est, tmp_path / "g.npz")
+    loaded = load_predictor(path)
     np.testing.assert_allclose(loaded.predict(X), est.predict(X))
+    assert read_header(path)["graph_schema_version"] == GRAPH_SCHEMA_VERSION == 2
+    # A GCN saved before NB201 graphs were pruned (no version in the header) is refused.
+    _rewrite_header(path, tmp_path / "old.npz", graph_schema_version=None)
+    with pytest.raises(ValueError, match=r"graph encoding version 1.*builds version 2"):
+        load_predictor(tmp_path / "old.npz")
 
 
 def _rewrite_header(src, dst, **changes):

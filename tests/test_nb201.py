@@ -234,6 +234,24 @@ def test_encodings_have_fixed_length(cell: NB201Cell) -> None:
     assert np.array_equal(adj, np.triu(adj, 1))  # a DAG in topological order
 
 
+@given(cells)
+def test_pruned_graph_keeps_exactly_the_nodes_on_input_output_paths(cell: NB201Cell) -> None:
+    space = NB201Space()
+    full, labels = space.to_graph(cell)
+    adj, kept = space.to_graph(cell, prune=True)
+    n = len(kept)
+    assert kept[0] == "input" and kept[-1] == "output" and adj.shape == (n, n)
+    reach = np.linalg.matrix_power(np.eye(n, dtype=int) + adj, n) > 0  # reach[i, j]: i ~> j
+    for node in range(1, n - 1):
+        assert reach[0, node] and reach[node, n - 1]
+    full_reach = np.linalg.matrix_power(np.eye(len(labels), dtype=int) + full, len(labels)) > 0
+    on_path = [k for k in range(1, len(labels) - 1)
+               if full_reach[0, k] and full_reach[k, len(labels) - 1]]
+    assert n - 2 == len(on_path)
+    # Same connectivity between the input and the output with or without pruning.
+    assert reach[0, n - 1] == full_reach[0, len(labels) - 1]
+
+
 def test_graph_example(space: NB201Space) -> None:
     cell = space.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|none~2|")
     adj, labels = space.to_graph(cell)
@@ -243,6 +261,15 @@ def test_graph_example(space: NB201Space) -> None:
     expected[1, 2] = 1  # (1<-0) feeds (2<-1)
     expected[3, 4] = 1  # (3<-0) feeds the output; (2<-1) reaches node 2, which feeds nothing
     np.testing.assert_array_equal(adj, expected)
+    # Pruned: (2<-1) ends at node 2, which feeds nothing, and (1<-0) only feeds (2<-1); neither
+    # lies on an input-output path.
+    adj_p, labels_p = space.to_graph(cell, prune=True)
+    assert labels_p == ["input", "avg_pool_3x3", "output"]
+    np.testing.assert_array_equal(adj_p, expected[np.ix_([0, 3, 4], [0, 3, 4])])
+    # No path at all: only input and output remain, unconnected.
+    adj_0, labels_0 = space.to_graph(space.parse(
+        "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"), prune=True)
+    assert labels_0 == ["input", "output"] and not adj_0.any()
     with pytest.raises(ValueError, match="allowed: \\['onehot', 'adjacency'\\]"):
         space.encode(cell, "path")
     with pytest.raises(ValueError, match="expected an NB201Cell"):

@@ -103,7 +103,7 @@ def test_nb201_graphs_follow_to_graph():
     assert X.shape == (3, n, n + n_ops) and X.dtype == np.float32
     adj, ops, mask = split_graphs(X)
     for i, cell in enumerate(cells):
-        ref_adj, labels = space.to_graph(cell)
+        ref_adj, labels = space.to_graph(cell, prune=True)
         k = len(labels)
         assert mask[i].sum() == k and np.array_equal(adj[i, :k, :k], ref_adj)
         assert [NB201_GRAPH_OPS[j] for j in ops[i, :k].argmax(1)] == labels

@@ -44,6 +44,7 @@ from workbench.predictors._dynamics_data import (
 )
 from workbench.predictors._gcn import (
     GRAPH_NODES,
+    GRAPH_SCHEMA_VERSION,
     NB101_GRAPH_OPS,
     NB201_GRAPH_OPS,
     GCNPredictor,
@@ -65,6 +66,7 @@ __all__ = [
     "CURVE_MODELS",
     "DEFAULT_DYNAMICS_FILE",
     "GRAPH_NODES",
+    "GRAPH_SCHEMA_VERSION",
     "NB101_GRAPH_OPS",
     "NB201_GRAPH_OPS",
     "PROXIES",

@@ -4,8 +4,8 @@ Input format (``X``): a float array of shape ``[n, N, N + n_ops]``; for each cel
 adjacency (``X[i, u, v] = 1`` for an edge u -> v) followed by one-hot node ops
 (``X[i, u, N:]``). Graphs with fewer than N nodes are zero-padded at the end; a node is real iff
 its one-hot row is non-zero. :func:`graphs_from_cells` builds it for NAS-Bench-101
-(N = 7, ops :data:`NB101_GRAPH_OPS`) and NAS-Bench-201 (op-on-node form, N = 8,
-ops :data:`NB201_GRAPH_OPS`).
+(N = 7, ops :data:`NB101_GRAPH_OPS`, pruned spec) and NAS-Bench-201 (op-on-node form, N = 8,
+ops :data:`NB201_GRAPH_OPS`, pruned to the nodes on an input-output path).
 """
 
 from __future__ import annotations
@@ -37,19 +37,23 @@ NB101_GRAPH_OPS: tuple[str, ...] = (INPUT, CONV1X1, CONV3X3, MAXPOOL3X3, OUTPUT)
 #: Node op vocabulary of NAS-Bench-201 op-on-node graphs (``none`` edges are dropped).
 NB201_GRAPH_OPS: tuple[str, ...] = (
     "input", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "output")
+#: Version of the graph encoding a fitted GCN reads; saved in predictor files and checked on
+#: load. 1: NB201 graphs kept nodes on no input-output path; 2: they are pruned.
+GRAPH_SCHEMA_VERSION = 2
 #: Padded node count per space: NB101 7 vertices; NB201 input + 6 edge nodes + output.
 GRAPH_NODES = {"nb101": MAX_VERTICES, "nb201": 8}
 _VOCAB = {"nb101": NB101_GRAPH_OPS, "nb201": NB201_GRAPH_OPS}
 
 
 def _cell_graph(space_name: str, space: Any, cell: Any) -> tuple[np.ndarray, list[str]]:
-    """(adjacency, op labels) of one cell: NB101 pruned, NB201 op-on-node."""
+    """(adjacency, op labels) of one cell: NB101 pruned, NB201 op-on-node and pruned to the
+    nodes on an input-output path (dead nodes would only add noise to the pooled embedding)."""
     if isinstance(cell, str):
         cell = space.parse(cell)
     if space_name == "nb101":
         pruned = cell.prune()
         return pruned.matrix, list(pruned.ops)
-    return space.to_graph(cell)
+    return space.to_graph(cell, prune=True)
 
 
 def graphs_from_cells(space_name: str, cells: Iterable[Any]) -> np.ndarray:
@@ -197,6 +201,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         self.model_ = model.eval()
         self.device_ = str(device)
         self.loss_curve_ = losses
+        self.graph_schema_version_ = GRAPH_SCHEMA_VERSION
         return self
 
     def predict(self, X: Any) -> np.ndarray:
@@ -215,7 +220,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
 
     def _export(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         attrs = {k: getattr(self, k) for k in ("y_mean_", "y_std_", "n_nodes_", "n_ops_",
-                                               "loss_curve_")}
+                                               "loss_curve_", "graph_schema_version_")}
         return attrs, {f"state.{k}": v.detach().cpu().numpy()
                        for k, v in self.model_.state_dict().items()}
 

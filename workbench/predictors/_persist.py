@@ -57,6 +57,7 @@ def save_predictor(predictor: Any, path: str | os.PathLike,
         "feature_schema_version": getattr(predictor, "feature_schema_version_", None),
         "feature_names": list(FEATURE_NAMES) if hasattr(predictor, "feature_schema_version_")
         else None,
+        "graph_schema_version": getattr(predictor, "graph_schema_version_", None),
         "metadata": metadata or {},
     }
     try:
@@ -103,9 +104,9 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
 def load_predictor(path: str | os.PathLike, device: str | None = None) -> Any:
     """A fitted predictor from a file written by :func:`save_predictor` (no pickle).
 
-    Raises ValueError when the file was made for another feature schema than this workbench
-    computes, or names a class it does not know. ``device`` overrides the saved one (torch
-    models; "auto" picks CUDA when present).
+    Raises ValueError when the file was made for another feature schema (or, for a GCN, graph
+    encoding) than this workbench computes, or names a class it does not know. ``device``
+    overrides the saved one (torch models; "auto" picks CUDA when present).
     """
     header = read_header(path)
     version = header.get("feature_schema_version")
@@ -117,6 +118,14 @@ def load_predictor(path: str | os.PathLike, device: str | None = None) -> Any:
     if names is not None and tuple(names) != FEATURE_NAMES:
         raise ValueError(f"{path} was fitted on features {names}, this workbench computes "
                          f"{list(FEATURE_NAMES)}: refit it")
+    if header.get("class") == "GCNPredictor":
+        from workbench.predictors._gcn import GRAPH_SCHEMA_VERSION
+
+        graph_version = header.get("graph_schema_version") or 1  # files before versioning: 1
+        if int(graph_version) != GRAPH_SCHEMA_VERSION:
+            raise ValueError(f"{path} was fitted on graph encoding version {graph_version}, but "
+                             f"this workbench builds version {GRAPH_SCHEMA_VERSION}: refit the "
+                             "GCN on graphs from graphs_from_cells")
     classes = _classes()
     cls = classes.get(header.get("class"))
     if cls is None:

@@ -192,6 +192,22 @@ def _full_labels(cell: NB201Cell) -> list[str]:
     return ["input", *cell.ops, "output"]
 
 
+def _on_input_output_path(adj: np.ndarray) -> np.ndarray:
+    """Which nodes of a topologically ordered DAG lie on a path from the first node to the last
+    (the first and last always count)."""
+    n = adj.shape[0]
+    fwd = np.zeros(n, dtype=bool)
+    bwd = np.zeros(n, dtype=bool)
+    fwd[0] = bwd[-1] = True
+    for j in range(1, n):
+        fwd[j] = bool((fwd[:j] & (adj[:j, j] > 0)).any())
+    for i in range(n - 2, -1, -1):
+        bwd[i] = bool((bwd[i + 1:] & (adj[i, i + 1:] > 0)).any())
+    live = fwd & bwd
+    live[0] = live[-1] = True
+    return live
+
+
 # --------------------------------------------------------------------------------------------
 # Parameter counting
 # --------------------------------------------------------------------------------------------
@@ -460,18 +476,24 @@ class NB201Space(SearchSpace):
 
     # -- encodings -----------------------------------------------------------------------------
 
-    def to_graph(self, cell: NB201Cell | str) -> tuple[np.ndarray, list[str]]:
+    def to_graph(self, cell: NB201Cell | str, *,
+                 prune: bool = False) -> tuple[np.ndarray, list[str]]:
         """The op-on-node DAG of ``cell`` (NAS-Bench-101 style) as (adjacency, node labels).
 
         Nodes: ``input``, one node per non-``none`` edge (cell-string order) labelled with its
         op, ``output``. Edge-node (i->j) feeds every edge-node (j->k); the input feeds edge-nodes
-        leaving node 0; edge-nodes entering node 3 feed the output. ``none`` edges are dropped,
-        other nodes are kept even if they lie on no input-output path.
+        leaving node 0; edge-nodes entering node 3 feed the output. ``none`` edges are dropped.
+        ``prune=False`` keeps the other nodes even if they lie on no input-output path;
+        ``prune=True`` drops those too (their result never reaches the output, as NB101's
+        pruned spec drops dead vertices), keeping ``input`` and ``output`` always.
         """
         cell = _as_cell(cell)
         adj = _full_graph(cell)
         labels = _full_labels(cell)
         keep = [k for k, label in enumerate(labels) if label != "none"]
+        if prune:
+            live = _on_input_output_path(adj)
+            keep = [k for k in keep if live[k]]
         return adj[np.ix_(keep, keep)], [labels[k] for k in keep]
 
     def encode(self, cell: NB201Cell | str, kind: str = "adjacency") -> np.ndarray:
