@@ -161,6 +161,20 @@ def test_gcn_learns_a_ranking_on_nb201(nb201_data):
     assert not np.array_equal(other, GCNPredictor(**TINY).fit(X[:40], y[:40]).predict(X[:5]))
 
 
+def test_gcn_rank_target_sees_only_the_order_of_the_labels(nb201_data):
+    X, y = nb201_data
+    model = GCNPredictor(**{**TINY, "target": "rank"}).fit(X[:40], y[:40])
+    # Any increasing transform of the labels gives the same ranks, hence the same model.
+    warped = GCNPredictor(**{**TINY, "target": "rank"}).fit(X[:40], np.exp(y[:40] / 10.0))
+    np.testing.assert_array_equal(model.predict(X[40:60]), warped.predict(X[40:60]))
+    raw = GCNPredictor(**TINY).fit(X[:40], np.exp(y[:40] / 10.0))
+    assert not np.allclose(raw.predict(X[40:60]), warped.predict(X[40:60]))
+    assert model.y_mean_ == pytest.approx(0.5)  # normalised ranks (r - 0.5) / n average 0.5
+    with pytest.raises(ValueError, match=r"target must be one of \('raw', 'zscore', 'rank'\), "
+                                         r"got 'ranks'"):
+        GCNPredictor(**{**TINY, "target": "ranks"}).fit(X[:10], y[:10])
+
+
 def test_gcn_in_sklearn_tools(nb201_data):
     X, y = nb201_data
     scores = cross_val_score(GCNPredictor(**{**TINY, "epochs": 1}), X[:30], y[:30],

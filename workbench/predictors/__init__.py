@@ -26,13 +26,11 @@ from workbench.predictors._default import (
     rank_runs,
 )
 from workbench.predictors._dynamics import (
-    TARGETS,
     DynamicsForest,
     DynamicsGBT,
     DynamicsGRU,
     summary_feature_names,
     summary_features,
-    transform_target,
 )
 from workbench.predictors._dynamics_data import (
     CHANNELS,
@@ -60,6 +58,7 @@ from workbench.predictors._proxies import (
     list_proxies,
     register_proxy,
 )
+from workbench.predictors._targets import TARGETS, transform_target
 
 __all__ = [
     "CHANNELS",

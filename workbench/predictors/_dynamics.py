@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.utils.validation import check_is_fitted
@@ -30,6 +29,7 @@ from torch import nn
 from workbench._device import resolve_device
 from workbench.features import FEATURE_SCHEMA_VERSION
 from workbench.predictors._dynamics_data import CHANNELS, layer_mask, split_inputs
+from workbench.predictors._targets import check_target, transform_target
 from workbench.predictors._torch_fit import (
     check_dropout,
     check_ints,
@@ -39,33 +39,8 @@ from workbench.predictors._torch_fit import (
     train_minibatches,
 )
 
-TARGETS = ("raw", "zscore", "rank")
 _SUMMARIES = ("last_mean", "last_std", "last_min", "last_max", "first_mean", "delta_mean",
               "time_mean")
-
-
-def transform_target(y: Any, target: str, domains: Any = None) -> np.ndarray:
-    """``y`` on the ``target`` scale: raw, z-score or normalised rank within each domain."""
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    t = np.asarray(y, dtype=np.float64).ravel()
-    if not np.isfinite(t).all():
-        raise ValueError(f"y must be finite: found {int((~np.isfinite(t)).sum())} NaN or inf")
-    if target == "raw":
-        return t
-    dom = np.zeros(t.size, dtype=int) if domains is None else np.asarray(domains).ravel()
-    if dom.size != t.size:
-        raise ValueError(f"domains has {dom.size} entries but y has {t.size}")
-    out = np.empty_like(t)
-    for d in np.unique(dom):
-        sel = dom == d
-        v = t[sel]
-        if target == "zscore":
-            sd = v.std()
-            out[sel] = (v - v.mean()) / (sd if sd > 0 else 1.0)
-        else:
-            out[sel] = (rankdata(v) - 0.5) / v.size
-    return out
 
 
 def summary_feature_names(encoding_dims: int = 0) -> list[str]:
@@ -100,11 +75,6 @@ def summary_features(X: Any) -> np.ndarray:
     if enc is not None:
         cols.append(enc.astype(np.float64))
     return np.concatenate(cols, axis=1)
-
-
-def _check_target(est: Any) -> None:
-    if est.target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {est.target!r}")
 
 
 class _TreeEnsemble:
@@ -184,7 +154,7 @@ class _DynamicsTrees(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any, domains: Any = None) -> _DynamicsTrees:
         """Fit the trees on summaries of ``X`` and the transformed targets."""
-        _check_target(self)
+        check_target(self)
         model = self._model()
         F = summary_features(X)
         t = transform_target(y, self.target, domains)
@@ -346,7 +316,7 @@ class DynamicsGRU(RegressorMixin, BaseEstimator):
         self.n_threads = n_threads
 
     def _check(self) -> None:
-        _check_target(self)
+        check_target(self)
         check_ints(hidden=self.hidden, num_layers=self.num_layers, epochs=self.epochs,
                     batch_size=self.batch_size)
         check_reals(lr=self.lr, weight_decay=self.weight_decay)
