@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 from _common import RESULTS, write_results
 from _dynamics_runs import CONFIG, DATA, DEFAULT_STORE, MODELS, SAMPLE_SEED
+from scipy.stats import rankdata
 from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
 
@@ -218,6 +219,14 @@ def _fold_taus(pred: np.ndarray, y: np.ndarray, folds: list[np.ndarray]) -> list
     return [kendall_tau(pred[te], y[te]) for te in folds]
 
 
+def _fold_rank_mean(predictions: list[np.ndarray], folds: list[np.ndarray]) -> np.ndarray:
+    """Mean of the predictions' normalised ranks, ranked within each test fold."""
+    out = np.empty(len(predictions[0]))
+    for te in folds:
+        out[te] = np.mean([rankdata(p[te]) / len(te) for p in predictions], axis=0)
+    return out
+
+
 def run_dynamics(store_path: Path, gru_epochs: int, write_default: bool) -> dict:
     """4-fold grouped CV of the dynamics predictors beside the baselines; transfer; default."""
     store = RunStore(store_path)
@@ -283,6 +292,12 @@ def run_dynamics(store_path: Path, gru_epochs: int, write_default: bool) -> dict
                     pred[te] = est.predict(X[te])
                 costs[name] = time.perf_counter() - t0
                 preds[name] = pred
+            # dynamics and graph together: the fold's predictions averaged as normalised ranks
+            # within each test fold (no extra fitting), with and without arch + proxies
+            for dyn_name in ("dynamics_forest", "dynamics_forest+arch+proxies"):
+                if dyn_name in preds:
+                    preds[f"{dyn_name} & gcn (rank mean)"] = _fold_rank_mean(
+                        [preds[dyn_name], preds["gcn_same_cells"]], folds)
             preds["params"] = table["params"].to_numpy(float)
             preds[f"val_acc@{step}"] = val
             preds[f"train_acc@{step} (last value)"] = LastValue().fit(curve).predict(curve)
