@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from workbench.search import TabularBackend
+
 
 @pytest.fixture(scope="module")
 def one_thread():
@@ -13,3 +15,9 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def nb201_backend():
+    """The NB201 table as a search backend (reads only; shared by the search-figure tests)."""
+    return TabularBackend("nb201")

@@ -12,7 +12,7 @@ import pytest
 
 from workbench.evaluation import bootstrap_ci, kendall_tau
 from workbench.features import FEATURE_NAMES, Snapshots
-from workbench.search import SuccessiveHalving, TabularBackend, paper_example
+from workbench.search import SuccessiveHalving, paper_example
 from workbench.store import RunRequest, RunStore
 from workbench.viz import (
     correlation_table_data,
@@ -223,13 +223,8 @@ def test_correlation_table_matches_bootstrap_helpers():
 
 # -- search figures -------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def backend():
-    return TabularBackend("nb201")
-
-
-def test_sh_rung_data_follows_the_search(backend):
-    sh = SuccessiveHalving(backend, n=9, min_budget=12, max_budget=200, eta=3, seed=0)
+def test_sh_rung_data_follows_the_search(nb201_backend):
+    sh = SuccessiveHalving(nb201_backend, n=9, min_budget=12, max_budget=200, eta=3, seed=0)
     before = sh_rungs_data(sh)
     assert len(before) == 9 and set(before["decision"]) == {"pending"}
     sh.step()
@@ -246,7 +241,7 @@ def test_sh_rung_data_follows_the_search(backend):
     assert "pending" not in set(d["decision"]) and d["rung"].max() == 3
     winner = d[d["order"] == 0]
     assert list(winner["rung"]) == [0, 1, 2, 3] and (winner["reached"] == 3).all()
-    assert str(winner["candidate"].iloc[0]) == backend.cell_id(sh.best()[0])
+    assert str(winner["candidate"].iloc[0]) == nb201_backend.cell_id(sh.best()[0])
     fig = plot_sh_rungs(d)
     assert {t.name for t in fig.data if t.name} == {"kept", "dropped"}
     assert list(fig.layout.xaxis.tickvals) == [0, 1, 2, 3]

@@ -13,7 +13,7 @@ pytest.importorskip("ipywidgets")
 
 from workbench.benchmarks import get_benchmark
 from workbench.features import FEATURE_NAMES, Snapshots
-from workbench.search import SuccessiveHalving, TabularBackend, paper_example
+from workbench.search import SuccessiveHalving, paper_example
 from workbench.spaces import get_space
 from workbench.store import RunRequest, RunStore
 from workbench.viz import STATUS_COLORS, feature_evolution_data
@@ -188,13 +188,8 @@ def test_embedding_view_recomputes_per_snapshot(store):
 
 # -- search steppers ------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def backend():
-    return TabularBackend("nb201")
-
-
-def test_sh_stepper_step_run_reset(backend):
-    sh = SuccessiveHalving(backend, n=9, min_budget=12, max_budget=200, eta=3, seed=0)
+def test_sh_stepper_step_run_reset(nb201_backend):
+    sh = SuccessiveHalving(nb201_backend, n=9, min_budget=12, max_budget=200, eta=3, seed=0)
     st = SHStepper(sh)
     assert "pending" in st.table_html.value and st.search.rung == 0
     st.step_button.click()
@@ -218,13 +213,13 @@ def test_sh_stepper_step_run_reset(backend):
     assert st.log[-1].startswith("(done")
     st.reset_button.click()
     assert st.search.rung == 0 and st.search.n_evaluations == 0 and st.log == []
-    assert st.search.backend is backend and not st.step_button.disabled
+    assert st.search.backend is nb201_backend and not st.step_button.disabled
     st.step()
     assert st.table.equals(sh.rung_table(0))  # same seed, same first rung
 
 
-def test_sh_stepper_from_a_factory_with_another_ranker(backend):
-    st = SHStepper(lambda: SuccessiveHalving(backend, n=9, min_budget=12, max_budget=200,
+def test_sh_stepper_from_a_factory_with_another_ranker(nb201_backend):
+    st = SHStepper(lambda: SuccessiveHalving(nb201_backend, n=9, min_budget=12, max_budget=200,
                                              ranker="oracle", seed=0), show_final=True)
     st.run()
     assert "oracle" in st.status.value and ">final<" in st.table_html.value
@@ -266,11 +261,11 @@ def test_layernas_stepper_reset_restores_a_given_search():
     assert st.search.space is nas.space and st.search.evaluator is nas.evaluator
 
 
-def test_fresh_copy_shares_the_backend_not_the_state(backend):
-    sh = SuccessiveHalving(backend, n=9, min_budget=12, max_budget=200, seed=1)
+def test_fresh_copy_shares_the_backend_not_the_state(nb201_backend):
+    sh = SuccessiveHalving(nb201_backend, n=9, min_budget=12, max_budget=200, seed=1)
     copy = fresh_copy(sh)
     sh.step()
-    assert copy.backend is backend and copy.rung == 0 and copy.n_evaluations == 0
+    assert copy.backend is nb201_backend and copy.rung == 0 and copy.n_evaluations == 0
     copy.step()
     assert copy.history.equals(sh.history)
 
