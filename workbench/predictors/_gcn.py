@@ -225,7 +225,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
 
     def _export(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         attrs = {k: getattr(self, k) for k in ("y_mean_", "y_std_", "n_nodes_", "n_ops_",
-                                               "loss_curve_", "graph_schema_version_")}
+                                               "loss_curve_")}
         return attrs, {f"state.{k}": v.detach().cpu().numpy()
                        for k, v in self.model_.state_dict().items()}
 
@@ -238,6 +238,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
                                for k, v in arrays.items() if k.startswith("state.")})
         self.model_ = model.to(device).eval()
         self.device_ = str(device)
+        self.graph_schema_version_ = GRAPH_SCHEMA_VERSION  # load_predictor checked it
 
 
 def benchmark_graphs(bench: Any, cell_ids: Sequence[Any]) -> np.ndarray:
