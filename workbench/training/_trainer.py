@@ -131,6 +131,7 @@ class Trainer:
         self._curves: list[dict[str, float]] = []
         self._evals: list[dict[str, float]] = []
         self._stop = False
+        self._run_start: float | None = None  # perf_counter at the start of the run in progress
         self._eval_steps = set(config.eval_at)
         self._acc_dtype = torch.float32 if self.device.type == "mps" else torch.float64
         self._acc = torch.zeros(3, dtype=self._acc_dtype, device=self.device)
@@ -168,6 +169,7 @@ class Trainer:
         model.train()
         acc = self._acc  # [loss sum, correct, seen] since the last curve point, on the device
         start = time.perf_counter()
+        self._run_start = start
         bar = tqdm(total=target, initial=self.step, disable=not self.progress, desc="train",
                    leave=False)
         batches = self._batches()
@@ -203,6 +205,7 @@ class Trainer:
         finally:
             bar.close()
             self.wall_seconds += time.perf_counter() - start
+            self._run_start = None
         if self.status == "running":
             self.status = "stopped" if self.step < self.total_steps else "done"
             if self.val_loader is not None and (not self._evals
@@ -230,9 +233,12 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Loss and accuracy (%) on the held-out split; appended to ``evals``."""
+        """Loss and accuracy (%) on the held-out split; appended to ``evals`` with the wall
+        seconds trained so far (so a search reusing this run can charge an earlier step exactly)."""
         if self.val_loader is None:
             raise ValueError("no validation data: pass val= to the Trainer")
+        wall = self.wall_seconds + (0.0 if self._run_start is None
+                                    else time.perf_counter() - self._run_start)
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device)
@@ -244,7 +250,7 @@ class Trainer:
         n = self.val_loader.num_samples
         stats = torch.stack([loss_sum, correct.float()]).cpu()
         row = {"step": self.step, "val_loss": float(stats[0]) / n,
-               "val_acc": 100.0 * float(stats[1]) / n}
+               "val_acc": 100.0 * float(stats[1]) / n, "wall_seconds": wall}
         self._evals.append(row)
         for cb in self.callbacks:
             cb.on_eval(self, row)
@@ -255,7 +261,7 @@ class Trainer:
         """The run so far as a :class:`TrainResult`."""
         curves = pd.DataFrame(self._curves, columns=["step", "epoch", "lr", "train_loss",
                                                      "train_acc"])
-        evals = pd.DataFrame(self._evals, columns=["step", "val_loss", "val_acc"])
+        evals = pd.DataFrame(self._evals, columns=["step", "val_loss", "val_acc", "wall_seconds"])
         metrics: dict[str, float] = {"steps": float(self.step)}
         if len(curves):
             metrics["train_loss"] = float(curves["train_loss"].iloc[-1])
