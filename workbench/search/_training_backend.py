@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from workbench._device import resolve_device
 from workbench.benchmarks import TabularBenchmark, get_benchmark
+from workbench.features import FEATURE_SCHEMA_VERSION, Snapshots
 from workbench.search._backend import TabularBackend
 from workbench.search._base import _EPS, Backend, Evaluation, check_budget
 from workbench.spaces import SearchSpace, as_rng, get_space
@@ -39,6 +40,7 @@ from workbench.store import RunRequest, RunStore, default_worker
 from workbench.training import TrainConfig, Trainer, TrainResult, model_kwargs, seeded
 
 UNITS = ("steps", "epochs")
+CHARGES = ("seconds", "steps")
 POOLS = ("table", "space")
 TRAINABLE = ("cifar10", "cifar100")
 
@@ -61,6 +63,8 @@ class TrainingJob:
     steps: int
     state: dict[str, Any] | None
     previous: Evaluation | None
+    save: bool = True  # False: a shorter run beside a longer stored one (kept out of the store)
+    reused: Evaluation | None = None  # already known: nothing to train
 
 
 @dataclass
@@ -123,6 +127,17 @@ class TrainingBackend(Backend):
     and snapshots, and marked done at the largest budget) or None (a temporary folder removed
     by :meth:`close` or when the backend is garbage collected). In a folder every evaluation
     keeps its own checkpoint (``<cell key>-<steps>.pt``); a store keeps each run's latest.
+
+    ``reuse`` (default True): an evaluation (cell, mini-batches) is trained once per backend and
+    answered from what is known afterwards: from memory, and with a store also from the stored
+    run (its held-out evaluations, snapshots and latest checkpoint), across processes and
+    restarts. Continued training is deterministic, so any request on a cell's trajectory can
+    continue the furthest stored state instead of its own ``previous``; several searches on one
+    backend (the methods of a benchmark) then share their training. Each evaluation is still
+    charged what it would have cost alone: ``charge="seconds"`` the wall seconds of its
+    mini-batches on that trajectory, ``charge="steps"`` the mini-batches themselves (exact and
+    load-independent, for benchmarks on a busy machine). A held-out evaluation at that step must
+    exist for a stored answer; ``config.eval_at`` holding every rung budget makes sure it does.
     """
 
     slow = True
@@ -135,7 +150,7 @@ class TrainingBackend(Backend):
                  model: str | dict[str, Any] = "small", config: TrainConfig | None = None,
                  device: str | None = None, pool: str = "table",
                  checkpoints: str | os.PathLike[str] | RunStore | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool = False, reuse: bool = True, charge: str = "seconds") -> None:
         self.space: SearchSpace = get_space(space) if isinstance(space, str) else space
         if not isinstance(self.space, SearchSpace):
             raise ValueError(f"space must be a space name or SearchSpace, got {space!r}")
@@ -149,6 +164,10 @@ class TrainingBackend(Backend):
                              "official python folder)")
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+        if charge not in CHARGES:
+            raise ValueError(f"charge must be one of {CHARGES}, got {charge!r}")
+        if not isinstance(reuse, bool):
+            raise ValueError(f"reuse must be True or False, got {reuse!r}")
         if config is not None and not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig or None, got {config!r}")
         if device is not None:
@@ -160,7 +179,10 @@ class TrainingBackend(Backend):
         self.dataset = dataset
         self.pool = pool
         self.progress = bool(progress)
+        self.reuse = reuse
+        self.charge = charge
         self.model_kwargs = model_kwargs(self.space.name, model)  # names a bad preset
+        self.model_preset = model if isinstance(model, str) else None
         self._max = check_budget("max_budget", max_budget)
         if min_budget is not None:
             check_budget("min_budget", min_budget)
@@ -212,6 +234,8 @@ class TrainingBackend(Backend):
             self.checkpoint_dir = None
         self._run_ids: dict[str, str] = {}
         self._claimed: set[str] = set()
+        self._memo: dict[tuple[str, int], Evaluation] = {}  # (cell id, steps) -> evaluation
+        self.trained_steps = 0  # mini-batches this backend really trained (not reused)
 
     # -- budgets --------------------------------------------------------------------------------
     @property
@@ -260,6 +284,16 @@ class TrainingBackend(Backend):
         """(train, held-out) splits used for every run (decoded once per process)."""
         return _data_cache().get(self.dataset, self.data)
 
+    @property
+    def recipe(self) -> dict[str, Any]:
+        """What a run's snapshots depend on (dynamics rankers check it against a predictor's)."""
+        return {"space": self.space.name, "model_preset": self.model_preset,
+                "model": dict(self.model_kwargs), "snapshot_every": self.config.snapshot_every,
+                "schema_version": FEATURE_SCHEMA_VERSION, "resize": self.config.resize,
+                "batch_size": self.config.batch_size, "max_steps": self.max_steps,
+                "lr": self.config.lr, "schedule": self.config.schedule,
+                "optimizer": self.config.optimizer, "dataset": self.dataset}
+
     def describe(self) -> pd.DataFrame:
         """The settings a run uses, one row per setting."""
         rows = {"space": self.space.name, "dataset": self.dataset, "unit": self.unit,
@@ -267,7 +301,8 @@ class TrainingBackend(Backend):
                 "max_steps": self.max_steps, "model": self.model_kwargs, "pool": self.pool,
                 "device": self.config.device, "batch_size": self.config.batch_size,
                 "resize": self.config.resize, "snapshot_every": self.config.snapshot_every,
-                "data": self.data, "checkpoints": self._store or self.checkpoint_dir}
+                "data": self.data, "checkpoints": self._store or self.checkpoint_dir,
+                "reuse": self.reuse, "charge": self.charge}
         return pd.DataFrame({"setting": list(rows), "value": [str(v) for v in rows.values()]})
 
     def __repr__(self) -> str:
@@ -432,42 +467,132 @@ class TrainingBackend(Backend):
     def evaluate(self, cell: Any, budget: float, previous: Evaluation | None = None
                  ) -> Evaluation:
         """Train ``cell`` to ``budget`` (continuing the checkpoint of ``previous`` when given)
-        and score it on the held-out split; NaN score if the run diverged."""
+        and score it on the held-out split; NaN score if the run diverged. With ``reuse``, an
+        evaluation known already is answered without training (see the class docstring)."""
         job = self._job(cell, budget, previous)
+        if job.reused is not None:
+            return job.reused
         return self._finish(job, run_job(self.trainer(job.cell), job))
 
     def _job(self, cell: Any, budget: float, previous: Evaluation | None) -> TrainingJob:
-        """Validate one evaluation request and load the state it continues from."""
+        """Validate one evaluation request; find its answer, or the state it continues from."""
         steps = self.steps(budget)
         cell = self.resolve(cell)
         cid = self.cell_id(cell)
-        state = None
         if previous is not None:
             if previous.cell_id != cid:
                 raise ValueError(f"cannot continue the run of {previous.cell_id!r} as {cid!r}")
+            if "steps" not in previous.info or "recipe" not in previous.info:
+                raise ValueError(f"cannot continue {previous.cell_id!r}: the evaluation has no "
+                                 "checkpoint (was it made by a TrainingBackend?)")
             if int(previous.info.get("steps", 0)) > steps:
                 raise ValueError(f"cannot continue from {previous.info.get('steps')} to fewer "
                                  f"mini-batches ({steps}, budget {budget!r})")
-            state = self._load(previous)
-        return TrainingJob(cell=cell, cell_id=cid, budget=float(budget), steps=steps,
-                           state=state, previous=previous)
+        job = TrainingJob(cell=cell, cell_id=cid, budget=float(budget), steps=steps,
+                          state=None, previous=previous)
+        if not self.reuse:
+            if previous is not None:
+                job.state = self._load(previous)
+            return job
+        known = self._memo.get((cid, steps))
+        if known is None and self._store is not None:
+            known = self._stored(cell, cid, steps)
+        if known is not None:
+            job.reused = self._charged(known, float(budget), previous)
+            return job
+        if self._store is not None:  # continue the furthest stored state on this trajectory
+            rid = self._run_id(cell, cid)
+            if self._store.has_checkpoint(rid):
+                state, _ = self._store.load_checkpoint(rid)
+                if int(state["step"]) <= steps:
+                    job.state = state
+                else:  # only a longer run is stored and it has no evaluation at ``steps``
+                    job.save = False
+        else:  # the furthest evaluation in memory with a checkpoint file, else ``previous``
+            done = [ev for (c, n), ev in self._memo.items() if c == cid and n <= steps
+                    and ev.info.get("checkpoint") and Path(ev.info["checkpoint"]).is_file()]
+            start = max(done, key=lambda ev: int(ev.info["steps"]), default=previous)
+            if start is not None:
+                job.state = self._load(start)
+        return job
+
+    def _charge(self, steps: int, wall: float, previous: Evaluation | None) -> tuple[float, float]:
+        """(cost of this request, from-scratch cost) of an evaluation at ``steps`` whose run had
+        trained ``wall`` seconds by then; only the part after ``previous`` is charged."""
+        if self.charge == "steps":
+            done = 0 if previous is None else int(previous.info.get("steps", 0))
+            return float(steps - done), float(steps)
+        before = 0.0 if previous is None else float(previous.full_cost)
+        return float(wall) - before, float(wall)
+
+    def _charged(self, known: Evaluation, budget: float, previous: Evaluation | None
+                 ) -> Evaluation:
+        """A known evaluation as the answer to a new request (its own budget and charge)."""
+        steps = int(known.info["steps"])
+        wall = float(known.info.get("wall_seconds", known.full_cost))
+        cost, full = self._charge(steps, wall, previous)
+        return replace(known, budget=budget, fidelity=self.fidelity(budget), cost=cost,
+                       full_cost=full, info={**known.info, "reused": True},
+                       resumed_from=None if previous is None else previous.fidelity)
+
+    def _stored(self, cell: Any, cid: str, steps: int) -> Evaluation | None:
+        """The evaluation at ``steps`` rebuilt from the stored run of ``cell`` (None when the
+        store has no held-out evaluation at that step)."""
+        rid = self._run_id(cell, cid)
+        names = self._store.array_names(rid)  # type: ignore[union-attr]
+        if "evals" not in names:
+            return None
+        ev = self._store.load_arrays(rid, "evals")  # type: ignore[union-attr]
+        hit = np.flatnonzero(np.asarray(ev["step"]) == steps)
+        if hit.size == 0 or "wall_seconds" not in ev:
+            return None
+        i = int(hit[-1])
+        evals = pd.DataFrame({k: np.asarray(v)[: i + 1] for k, v in ev.items()})
+        curves = pd.DataFrame(self._store.load_arrays(rid, "curves"))  # type: ignore[union-attr]
+        curves = curves[curves["step"] <= steps].reset_index(drop=True)
+        snaps = None
+        if "snapshots" in names:
+            snaps = Snapshots.from_arrays(
+                self._store.load_arrays(rid, "snapshots")).truncate(steps)  # type: ignore
+        metrics = {"steps": float(steps), "val_loss": float(evals["val_loss"].iloc[-1]),
+                   "val_acc": float(evals["val_acc"].iloc[-1])}
+        if len(curves):
+            metrics["train_loss"] = float(curves["train_loss"].iloc[-1])
+            metrics["train_acc"] = float(curves["train_acc"].iloc[-1])
+        wall = float(evals["wall_seconds"].iloc[-1])
+        info = {"steps": steps, "status": "done" if steps >= self.max_steps else "stopped",
+                "checkpoint": str(self._store.run_dir(rid) / "checkpoint.pt"),  # type: ignore
+                "run_id": rid, "curves": curves, "evals": evals, "metrics": metrics,
+                "wall_seconds": wall, "recipe": self.recipe}
+        known = Evaluation(cell=cell, cell_id=cid, budget=float(steps),
+                           fidelity=self.fidelity(steps) if self.unit == "steps" else math.nan,
+                           score=metrics["val_acc"], cost=wall, full_cost=wall,
+                           final=self._final(cell), info=info, snapshots=snaps)
+        self._memo[(cid, steps)] = known
+        return known
 
     def _finish(self, job: TrainingJob, out: TrainingOutput) -> Evaluation:
         """Save a trained job's checkpoint (here, on the driver) and make its Evaluation."""
         result = out.result
-        where = self._save(job.cell, job.cell_id, out.state, result)
+        self.trained_steps += result.steps - (0 if job.state is None else int(job.state["step"]))
+        where = (self._save(job.cell, job.cell_id, out.state, result) if job.save
+                 else {"checkpoint": None, "run_id": None})
         score = (math.nan if result.status == "diverged"
                  else float(result.metrics.get("val_acc", math.nan)))
         info = {"steps": result.steps, "status": result.status, **where,
                 "curves": result.curves, "evals": result.evals,
-                "metrics": dict(result.metrics)}
+                "metrics": dict(result.metrics), "wall_seconds": result.wall_seconds,
+                "recipe": self.recipe}
         previous = job.previous
-        return Evaluation(cell=job.cell, cell_id=job.cell_id, budget=job.budget,
-                          fidelity=self.fidelity(job.budget), score=score,
-                          cost=result.wall_seconds - out.wall_before,
-                          full_cost=result.wall_seconds, final=self._final(job.cell),
-                          resumed_from=None if previous is None else previous.fidelity,
-                          info=info, snapshots=result.snapshots)
+        cost, full = self._charge(result.steps, result.wall_seconds, previous)
+        ev = Evaluation(cell=job.cell, cell_id=job.cell_id, budget=job.budget,
+                        fidelity=self.fidelity(job.budget), score=score, cost=cost,
+                        full_cost=full, final=self._final(job.cell),
+                        resumed_from=None if previous is None else previous.fidelity,
+                        info=info, snapshots=result.snapshots)
+        if self.reuse and (result.status == "diverged" or result.steps == job.steps):
+            self._memo[(job.cell_id, job.steps)] = ev
+        return ev
 
 
 class RayTrainingBackend(TrainingBackend):
@@ -512,9 +637,10 @@ class RayTrainingBackend(TrainingBackend):
         Evaluations come back in request order, checkpoints saved here in that order."""
         from workbench.collect._ray import init_ray, remote_options, threads_for
 
-        jobs = [self._job(c, b, p) for c, b, p in requests]  # all validated before any runs
+        every = [self._job(c, b, p) for c, b, p in requests]  # all validated before any runs
+        jobs = [job for job in every if job.reused is None]
         if not jobs:
-            return []
+            return [job.reused for job in every]  # type: ignore[misc]
         ray = init_ray(self.ray_address)
         task = ray.remote(**remote_options(ray, self.num_cpus, self.num_gpus,
                                            self.max_retries))(_candidate_task)
@@ -548,7 +674,8 @@ class RayTrainingBackend(TrainingBackend):
                 except Exception:  # already finished or gone
                     pass
             raise
-        return [self._finish(job, out) for job, out in zip(jobs, outs, strict=True)]
+        trained = iter([self._finish(job, out) for job, out in zip(jobs, outs, strict=True)])
+        return [job.reused if job.reused is not None else next(trained) for job in every]
 
 
 def _candidate_task(recipe: dict[str, Any], job: TrainingJob, threads: int) -> TrainingOutput:
