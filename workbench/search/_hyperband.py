@@ -9,7 +9,6 @@ import pandas as pd
 
 from workbench.search._base import (
     _EPS,
-    BASE_COLUMNS,
     Backend,
     RankerLike,
     Search,
@@ -112,17 +111,8 @@ class Hyperband(Search):
                 max_budget=self.max_budget, eta=self.eta, ranker=self.ranker, seed=self.rng,
                 resume=self.resume)
         bracket = int(self._brackets["bracket"].iloc[self._index % len(self._brackets)])
-        start = len(self.current._rows)
-        self.current._advance()
-        rows, cells = self.current._rows[start:], self.current._cells[start:]
-        results = self.current._results[start:]
-        for rec, cell, res in zip(rows, cells, results, strict=True):
-            self._cost += rec["cost"]
-            rec = {**rec, "iteration": self._steps, "eval": len(self._rows),
-                   "cum_cost": self._cost, "bracket": bracket}
-            self._rows.append({k: rec.get(k) for k in (*BASE_COLUMNS, *self.extra_columns)})
-            self._cells.append(cell)
-            self._results.append(res)
+        for row, res in self.current.step_rows():
+            self._adopt(row, res, bracket=bracket)
 
     def table(self) -> pd.DataFrame:
         """The current bracket's current rung (see ``SuccessiveHalving.table``)."""

@@ -1,0 +1,263 @@
+"""Searches made of searches: ``Rounds`` repeats a finite search with fresh cells, and
+``PredictorSH`` runs Successive Halving rounds over the cells a regressor predicts best,
+refitting it on every cell trained to the largest budget after each round."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from workbench.search._base import (
+    Backend,
+    BatchRanker,
+    Evaluation,
+    Search,
+    check_budgets,
+    check_count,
+    check_eta,
+    register_search,
+)
+from workbench.search._sh import SuccessiveHalving, sh_schedule
+from workbench.spaces._base import RngLike
+
+#: The encoding ``table_features`` uses per space unless told otherwise.
+DEFAULT_ENCODING = {"nb201": "onehot", "nb101": "adjacency"}
+
+SearchMaker = Callable[[Backend, np.random.Generator], Search]
+FeaturesLike = tuple[Sequence[str], Any] | Callable[[Any], Any] | None
+
+
+@register_search("rounds")
+class Rounds(Search):
+    """Repeat a finite search made by ``make(backend, rng)`` (fresh cells each round, drawn
+    from this search's generator) until the cost budget or ``max_rounds``; one ``step()`` = one
+    step of the current round. The history adds a ``round`` column."""
+
+    name: ClassVar[str] = "rounds"
+    extra_columns: ClassVar[tuple[str, ...]] = ("round",)
+
+    def __init__(self, backend: Backend, make: SearchMaker, *, seed: RngLike = 0,
+                 max_rounds: int | None = None, name: str = "rounds") -> None:
+        super().__init__(backend, seed=seed)
+        if not callable(make):
+            raise ValueError(f"make must be a callable (backend, rng) -> Search, got {make!r}")
+        self.make = make
+        self.max_rounds = None if max_rounds is None else check_count("max_rounds", max_rounds)
+        self.name = name  # type: ignore[misc]
+        self.round = -1  # the current round (-1: none started)
+        self.current: Search | None = None
+
+    @property
+    def finite(self) -> bool:
+        return self.max_rounds is not None
+
+    @property
+    def done(self) -> bool:
+        last = self.max_rounds is not None and self.round >= self.max_rounds - 1
+        return last and self.current is not None and self.current.done
+
+    def _new_round(self) -> Search:
+        """The next round's search (subclasses may learn from the previous one first)."""
+        return self.make(self.backend, self.rng)
+
+    def _step(self) -> None:
+        if self.current is None or self.current.done:
+            self.round += 1
+            search = self._new_round()
+            if not isinstance(search, Search) or not search.finite:
+                raise ValueError(f"a round must be a finite workbench.search Search, got "
+                                 f"{search!r} from {self.make!r}")
+            self.current = search
+        for row, res in self.current.step_rows():
+            self._adopt(row, res, round=self.round)
+
+    def table(self) -> pd.DataFrame:
+        """The current round's table (the history before the first round)."""
+        return self.current.table() if self.current is not None else self.history
+
+
+def table_features(backend: Backend, encoding: str | None = None
+                   ) -> tuple[list[str], np.ndarray]:
+    """Cell ids of a tabular backend's benchmark table and the matrix of their ``encoding``
+    (one row each; default per space: ``DEFAULT_ENCODING``, else the space's first)."""
+    ids, cells = _table_cells(backend)
+    space = backend.space
+    if encoding is None:
+        encoding = DEFAULT_ENCODING.get(space.name, space.encodings[0])
+    if encoding not in space.encodings:
+        raise ValueError(f"encoding {encoding!r} is not one of the {space.name} encodings "
+                         f"{list(space.encodings)}")
+    return ids, np.stack([space.encode(c, encoding) for c in cells])
+
+
+def _table_cells(backend: Backend) -> tuple[list[str], list[Any]]:
+    """Ids and parsed cells of the backend's benchmark table, in table order."""
+    bench = getattr(backend, "benchmark", None)
+    if bench is None or not callable(getattr(bench, "table", None)):
+        raise ValueError(f"backend {backend!r} has no benchmark table: give the candidate pool "
+                         "as features=(cell ids, matrix)")
+    table = bench.table()
+    return ([str(i) for i in table["cell_id"]],
+            [backend.space.parse(c) for c in table["cell"]])
+
+
+@register_search("predictor_sh")
+class PredictorSH(Rounds):
+    """Successive Halving guided by a regressor on cell features: fit it on ``k_init`` random
+    pool cells trained to ``max_budget`` (charged and logged, round -1), run SH on the ``n``
+    not yet evaluated pool cells it predicts best, whose rungs below ``max_budget`` keep the top
+    1/eta by z(observed) + z(predicted), refit on every cell trained to ``max_budget`` so far,
+    and repeat for at most ``max_rounds`` rounds (or until the pool is used up).
+
+    ``features``: the candidate pool and its feature matrix, ``(cell ids, matrix)`` with one row
+    per id (ids as ``backend.cell_id`` gives them); or ``fn(cell) -> vector`` over the backend's
+    table cells; default the space's ``encoding`` of every table cell (``table_features``).
+    ``regressor``: a scikit-learn regressor, cloned at each fit with ``random_state`` drawn
+    from this search's generator (default: a 20-tree random forest). Predictions are not
+    charged, like every ranker here.
+    """
+
+    def __init__(self, backend: Backend, features: FeaturesLike = None, *,
+                 regressor: Any = None, encoding: str | None = None, k_init: int = 30,
+                 n: int = 27, eta: float = 3, min_budget: float | None = None,
+                 max_budget: float | None = None, max_rounds: int | None = 8,
+                 seed: RngLike = 0, name: str = "SH+predictor") -> None:
+        super().__init__(backend, self._sh, seed=seed, max_rounds=max_rounds, name=name)
+        if regressor is None:
+            from sklearn.ensemble import RandomForestRegressor
+
+            regressor = RandomForestRegressor(n_estimators=20, n_jobs=1)
+        if not (callable(getattr(regressor, "fit", None))
+                and callable(getattr(regressor, "predict", None))):
+            raise ValueError(f"regressor must be a scikit-learn regressor with fit and predict, "
+                             f"got {regressor!r}")
+        self.regressor = regressor
+        if encoding is not None and features is not None:
+            raise ValueError(f"encoding={encoding!r} applies only to the default features; "
+                             "encode them yourself when giving features=")
+        self.ids, self.x = self._pool(backend, features, encoding)
+        self.row = {k: i for i, k in enumerate(self.ids)}
+        self.k_init = check_count("k_init", k_init)
+        if self.k_init > len(self.ids):
+            raise ValueError(f"k_init {k_init!r} exceeds the {len(self.ids)} cells of the pool")
+        self.n = check_count("n", n)
+        self.eta = check_eta(eta)
+        lo = backend.min_budget if min_budget is None else min_budget
+        hi = backend.max_budget if max_budget is None else max_budget
+        self.min_budget, self.max_budget = check_budgets(lo, hi)
+        self.max_fid = backend.fidelity(self.max_budget)  # names a budget that is not allowed
+        for b in sh_schedule(self.n, self.min_budget, self.max_budget, self.eta)["budget"]:
+            backend.fidelity(b)  # every rung budget of a round must be allowed
+        self.labels: dict[str, float] = {}  # cell id -> observed score at max_budget
+        self.model: Any = None  # the regressor fitted on ``labels``
+        self.predicted: dict[str, float] = {}  # the current round's candidates -> prediction
+        self._free = np.ones(len(self.ids), dtype=bool)  # pool cells not evaluated yet
+
+    @staticmethod
+    def _pool(backend: Backend, features: FeaturesLike, encoding: str | None
+              ) -> tuple[list[str], np.ndarray]:
+        """Validated (pool cell ids, feature matrix)."""
+        if features is None:
+            return table_features(backend, encoding)
+        if callable(features):
+            ids, cells = _table_cells(backend)
+            x = np.stack([np.asarray(features(c), dtype=float).ravel() for c in cells])
+        elif isinstance(features, tuple) and len(features) == 2:
+            given, x = list(features[0]), np.asarray(features[1])
+            if x.ndim != 2 or len(x) != len(given) or not given:
+                raise ValueError(f"features=(ids, matrix) needs a 2-D matrix with one row per "
+                                 f"id, got {len(given)} ids and shape {x.shape}")
+            ids = [str(i) for i in given]
+        else:
+            raise ValueError(f"features must be None, (cell ids, matrix) or fn(cell) -> vector, "
+                             f"got {features!r}")
+        dup = sorted(k for k, c in Counter(ids).items() if c > 1)
+        if dup:
+            raise ValueError(f"features name some cells twice: {dup[:5]}")
+        return ids, x
+
+    @property
+    def finite(self) -> bool:
+        """Always: every round takes at least one cell out of the finite pool."""
+        return True
+
+    @property
+    def done(self) -> bool:
+        if self.model is None:
+            return False
+        between = self.current is None or self.current.done
+        return super().done or (between and not self._free.any())
+
+    def _fit(self) -> None:
+        """Refit a clone of the regressor on every labelled cell (seed from this search)."""
+        from sklearn.base import clone
+
+        ids = sorted(self.labels)
+        model = clone(self.regressor, safe=False)
+        seed = int(self.rng.integers(2**31))
+        if "random_state" in getattr(model, "get_params", dict)():
+            model.set_params(random_state=seed)
+        self.model = model.fit(self.x[[self.row[i] for i in ids]],
+                               [self.labels[i] for i in ids])
+
+    def _rank(self, cells: list[Any], results: list[Evaluation]) -> np.ndarray:
+        """Observed score at the largest fidelity, else z(observed) + z(predicted)."""
+        obs = np.array([r.score for r in results], dtype=float)
+        if all(r.fidelity >= self.max_fid for r in results) or len(results) < 2:
+            return obs
+        pred = np.array([self.predicted[r.cell_id] for r in results], dtype=float)
+
+        def z(v: np.ndarray) -> np.ndarray:
+            return (v - v.mean()) / (v.std() or 1.0)
+
+        return z(obs) + z(pred)
+
+    def _sh(self, backend: Backend, rng: np.random.Generator) -> Search:
+        """SH over the ``n`` free pool cells the current model predicts best."""
+        pool = np.flatnonzero(self._free)
+        scores = np.asarray(self.model.predict(self.x[pool]), dtype=float).ravel()
+        best = np.argsort(-scores, kind="stable")[:self.n]
+        top = [self.ids[pool[j]] for j in best]
+        self.predicted = dict(zip(top, scores[best], strict=True))
+        return SuccessiveHalving(backend, candidates=top, min_budget=self.min_budget,
+                                 max_budget=self.max_budget, eta=self.eta, seed=rng,
+                                 ranker=BatchRanker(self._rank, "predicted+observed"))
+
+    def _new_round(self) -> Search:
+        if self.current is not None:  # learn from the round just finished
+            for res in self.current.evaluations:
+                if res.fidelity >= self.max_fid:
+                    self.labels[res.cell_id] = res.score
+            self._fit()
+        return self._sh(self.backend, self.rng)
+
+    def _used(self, result: Evaluation) -> None:
+        """Take an evaluated cell out of the free pool."""
+        pos = self.row.get(result.cell_id)
+        if pos is None:
+            raise ValueError(f"evaluated cell id {result.cell_id!r} is not among the feature ids: "
+                             "features=(ids, matrix) needs the backend's cell ids "
+                             "(backend.cell_id(cell))")
+        self._free[pos] = False
+
+    def _adopt(self, row: Any, result: Evaluation, **extra: Any) -> None:
+        super()._adopt(row, result, **extra)
+        self._used(result)
+
+    def _step(self) -> None:
+        if self.model is not None:
+            super()._step()
+            return
+        picks = self.rng.choice(len(self.ids), size=self.k_init, replace=False)
+        cells = [self.backend.resolve(self.ids[i]) for i in picks]
+        results, scores = self._evaluate(cells, self.max_budget)
+        for res in results:
+            self._used(res)
+        for res, s in zip(results, scores, strict=True):
+            self.labels[res.cell_id] = res.score
+            self._log(res, s, "predictor data", round=-1)
+        self._fit()
