@@ -9,16 +9,19 @@ far, in points). Methods, all with eta = 3 and the table's smallest and largest 
 * RE: regularized evolution (population 20, tournament 5; a mutant not in the table is
   re-drawn twice, then replaced by a random table cell: NB201 holds every mutant, the NB101
   1k table almost none, so there RE is close to random search).
-* SH: Successive Halving with n = 81 on the observed accuracy, repeated with fresh cells.
+* SH: Successive Halving with n = 81 on the observed accuracy, repeated with fresh cells
+  (``workbench.search.Rounds``).
 * HB: Hyperband (Li et al. brackets), repeated.
-* SH+RF: Successive Halving with a predictor. A random forest on the cell encoding is fit on
-  ``--k-init`` random cells trained to the largest fidelity (their full cost is charged and they
-  count as evaluations); it ranks every not yet evaluated table cell (prediction is not
-  charged, like every ranker here) and the top ``--n`` enter SH, whose rungs below the largest
-  fidelity keep the top 1/eta by z(observed accuracy) + z(predicted final accuracy). After
-  each SH run the forest is refit on every cell trained to the largest fidelity so far; at most
-  ``--rounds`` SH runs (the incumbent is kept afterwards).
-* LayerNAS (NAS-Bench-201 only): the 6 edges as search layers, cost = parameters, target =
+* SH+RF: Successive Halving with a predictor (``workbench.search.PredictorSH``). A random
+  forest on the cell encoding is fit on ``--k-init`` random cells trained to the largest
+  fidelity (their full cost is charged and they count as evaluations); it ranks every not yet
+  evaluated table cell (prediction is not charged, like every ranker here) and the top ``--n``
+  enter SH, whose rungs below the largest fidelity keep the top 1/eta by
+  z(observed accuracy) + z(predicted final accuracy). After each SH run the forest is refit
+  on every cell trained to the largest fidelity so far; at most ``--rounds`` SH runs (the
+  incumbent is kept afterwards).
+* LayerNAS (NAS-Bench-201 only, through ``simulate`` like the others; ``LayerNAS(backend)``
+  builds the topology from the table): the 6 edges as search layers, cost = parameters, target =
   the whole parameter range (unconstrained) with exact layer ranges, B = 4 buckets, H = 2,
   2 trainings per iteration, scored by 12-epoch validation accuracy; its answer is not trained
   to 200 epochs (add one full training). Also reported for a small-model target (0.2-0.4 M).
@@ -39,29 +42,27 @@ import math
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from _common import write_results
-from sklearn.ensemble import RandomForestRegressor
 
 from workbench.search import (
     Backend,
     Hyperband,
     LayerNAS,
+    PredictorSH,
     RandomSearch,
-    Ranker,
     RegularizedEvolution,
+    Rounds,
     Search,
     SuccessiveHalving,
     TabularBackend,
     aggregate_curves,
-    nb201_topology,
     simulate,
+    table_features,
 )
-from workbench.search._base import BASE_COLUMNS
-from workbench.search._simulate import CURVE_COLUMNS
 
 TABLES = [("nb201", "cifar10"), ("nb201", "cifar100"), ("nb201", "ImageNet16-120"),
           ("nb101", "cifar10")]
@@ -70,200 +71,43 @@ CHECKPOINTS = (10, 25, 50, 100, 200, 500)  # in mean full trainings
 SMALL_TARGET = (0.2, 0.4)  # M parameters
 
 
-# -- searches built from searches ------------------------------------------------------------
+# -- LayerNAS ---------------------------------------------------------------------------------
+
+#: LayerNAS as described above, a factory ``f(backend, seed=..., target=...)`` for ``simulate``:
+#: the NB201 topology from the backend's table (cost = M params), scored at 12 epochs.
+LAYERNAS = partial(LayerNAS, buckets_per_layer=4, capacity_H=2, candidates_per_iter=2,
+                   range_rule="exact", fidelity=12)
 
 
-class Rounds(Search):
-    """Repeat a finite search (fresh cells each round) until the cost budget or ``max_rounds``;
-    one ``step()`` = one step of the current round."""
-
-    name: ClassVar[str] = "rounds"
-    extra_columns: ClassVar[tuple[str, ...]] = ("round",)
-
-    def __init__(self, backend: Backend, make: Callable[[Backend, Any], Search], *,
-                 seed: int = 0, max_rounds: int | None = None, name: str = "rounds") -> None:
-        super().__init__(backend, seed=seed)
-        self.make = make
-        self.max_rounds = max_rounds
-        self.name = name  # type: ignore[misc]
-        self.round = -1
-        self.current: Search | None = None
-
-    @property
-    def finite(self) -> bool:
-        return self.max_rounds is not None
-
-    @property
-    def done(self) -> bool:
-        last = self.max_rounds is not None and self.round >= self.max_rounds - 1
-        return last and self.current is not None and self.current.done
-
-    def _new_round(self) -> Search:
-        """The next round's search (subclasses may learn from the previous one first)."""
-        return self.make(self.backend, self.rng)
-
-    def _step(self) -> None:
-        if self.current is None or self.current.done:
-            self.round += 1
-            self.current = self._new_round()
-        start = len(self.current._rows)
-        self.current._advance()
-        for rec, cell, res in zip(self.current._rows[start:], self.current._cells[start:],
-                                  self.current._results[start:], strict=True):
-            self._add(rec, cell, res)
-
-    def _add(self, rec: dict[str, Any], cell: Any, res: Any) -> None:
-        """Append an inner evaluation to this search's history."""
-        self._cost += rec["cost"]
-        rec = {**rec, "iteration": self._steps, "eval": len(self._rows), "cum_cost": self._cost,
-               "round": self.round}
-        self._rows.append({k: rec.get(k) for k in (*BASE_COLUMNS, *self.extra_columns)})
-        self._cells.append(cell)
-        self._results.append(res)
-
-    def table(self) -> pd.DataFrame:
-        """The current round's table."""
-        return self.current.table() if self.current is not None else self.history
-
-
-class PredictorSH(Rounds):
-    """SH rounds over the cells a random forest predicts best (see the module docstring)."""
-
-    def __init__(self, backend: TabularBackend, features: tuple[list[str], np.ndarray], *,
-                 seed: int = 0, k_init: int = 60, n: int = 27, eta: float = 3,
-                 max_rounds: int | None = 8, trees: int = 20) -> None:
-        super().__init__(backend, self._sh, seed=seed, max_rounds=max_rounds, name="SH+RF")
-        self.ids, self.x = features
-        self.row = {k: i for i, k in enumerate(self.ids)}
-        self.k_init, self.n, self.eta, self.trees = k_init, n, eta, trees
-        self.max_fid = backend.fidelity(backend.max_budget)
-        self.labels: dict[str, float] = {}  # cell id -> observed score at the largest fidelity
-        self.model: RandomForestRegressor | None = None
-        self.predicted: dict[str, float] = {}
-
-    @property
-    def done(self) -> bool:
-        return self.model is not None and super().done
-
-    def _fit(self) -> None:
-        ids = sorted(self.labels)
-        x = self.x[[self.row[i] for i in ids]]
-        self.model = RandomForestRegressor(self.trees, random_state=int(self.rng.integers(2**31)),
-                                           n_jobs=1).fit(x, [self.labels[i] for i in ids])
-
-    def _predict(self, results: list[Any]) -> np.ndarray:
-        return np.array([self.predicted[r.cell_id] for r in results])
-
-    def _rank(self, cells: list[Any], results: list[Any]) -> np.ndarray:
-        """Observed score at the largest fidelity, else z(observed) + z(predicted)."""
-        obs = np.array([r.score for r in results], dtype=float)
-        if all(r.fidelity >= self.max_fid for r in results) or len(results) < 2:
-            return obs
-        pred = self._predict(results)
-
-        def z(v: np.ndarray) -> np.ndarray:
-            return (v - v.mean()) / (v.std() or 1.0)
-
-        return z(obs) + z(pred)
-
-    def _sh(self, backend: Backend, rng: Any) -> Search:
-        free = np.ones(len(self.ids), dtype=bool)
-        free[[self.row[r["candidate"]] for r in self._rows]] = False
-        pool = np.flatnonzero(free)
-        scores = self.model.predict(self.x[pool])
-        best = np.argsort(-scores, kind="stable")[:self.n]
-        top = [self.ids[pool[j]] for j in best]
-        self.predicted = dict(zip(top, scores[best], strict=True))  # the model of this round
-        return SuccessiveHalving(backend, candidates=top, eta=self.eta, seed=rng,
-                                 ranker=_BatchRanker(self._rank))
-
-    def _new_round(self) -> Search:
-        if self.current is not None:  # learn from the round just finished
-            for res in self.current._results:
-                if res.fidelity >= self.max_fid:
-                    self.labels[res.cell_id] = res.score
-            self._fit()
-        return self._sh(self.backend, self.rng)
-
-    def _step(self) -> None:
-        if self.model is not None:
-            super()._step()
-            return
-        cells = self.backend.sample(self.k_init, self.rng)
-        results, scores = self._evaluate(cells, self.backend.max_budget)
-        for res, s in zip(results, scores, strict=True):
-            self.labels[res.cell_id] = res.score
-            self._log(res, s, "predictor data", round=-1)
-        self._fit()
-
-
-class _BatchRanker(Ranker):
-    """A ranker scoring a whole rung at once (z-scores are taken over the rung)."""
-
-    name = "RF+observed"
-
-    def __init__(self, fn: Callable[[list[Any], list[Any]], np.ndarray]) -> None:
-        self.fn = fn
-
-    def __call__(self, cells: Any, results: Any) -> np.ndarray:
-        return np.asarray(self.fn(list(cells), list(results)), dtype=float)
-
-
-# -- LayerNAS curves --------------------------------------------------------------------------
-
-
-def layernas_curve(problem: Any, target: tuple[float, float], seed: int, best: float,
-                   finals: np.ndarray, in_target: np.ndarray) -> tuple[pd.DataFrame, dict]:
-    """Step LayerNAS to the end; one curve row per iteration and a summary of its answer."""
-    nas = LayerNAS(problem.space, problem.evaluator, target, buckets_per_layer=4, capacity_H=2,
-                   candidates_per_iter=2, seed=seed, range_rule="exact",
-                   eval_seconds=problem.eval_seconds)
-    rows = []
-    while not nas.done:
-        nas.step()
-        try:
-            inc = nas.best()
-            truth, name = float(problem.truth(inc.candidate)), inc.name
-        except LookupError:
-            truth, name = math.nan, ""
-        rows.append({"evaluations": nas.n_evaluated, "cost": nas.total_seconds,
-                     "incumbent": name, "incumbent_final": truth})
-    curve = pd.DataFrame(rows)
-    curve["best_final"] = np.fmax.accumulate(curve["incumbent_final"].to_numpy())
-    curve["regret"] = best - curve["best_final"]
-    curve.insert(0, "seed", seed)
-    curve.insert(0, "method", "LayerNAS")
-    found = curve["incumbent_final"].iloc[-1]
-    summary = {"seed": seed, "evaluations": nas.n_evaluated, "cost": nas.total_seconds,
-               "found": curve["incumbent"].iloc[-1], "final": found,
-               "top_pct": 100.0 * (np.sum(finals > found) + 1) / len(finals),
-               "top_pct_in_target": 100.0 * (np.sum(finals[in_target] > found) + 1)
-               / int(in_target.sum())}
-    return curve[list(CURVE_COLUMNS)], summary
+def layernas_summary(curves: pd.DataFrame, finals: np.ndarray, in_target: np.ndarray
+                     ) -> pd.DataFrame:
+    """Each seed's answer (its last curve row): evaluations, cost, final accuracy and its
+    top-percent rank among all cells and among the cells within the target."""
+    last = curves.groupby("seed", sort=False).tail(1)
+    found = last["incumbent_final"].to_numpy(float)[:, None]
+    return pd.DataFrame({
+        "seed": last["seed"].to_numpy(), "evaluations": last["evaluations"].to_numpy(),
+        "cost": last["cost"].to_numpy(float), "final": found[:, 0],
+        "top_pct": 100.0 * (np.sum(finals > found, axis=1) + 1) / len(finals),
+        "top_pct_in_target": 100.0 * (np.sum(finals[in_target] > found, axis=1) + 1)
+        / int(in_target.sum())})
 
 
 # -- the benchmark ---------------------------------------------------------------------------
 
 
-def _features(backend: TabularBackend, space: str) -> tuple[list[str], np.ndarray]:
-    """Table cell ids and the matrix of their encodings (one row each)."""
-    table = backend.benchmark.table()
-    sp = backend.space
-    x = np.stack([sp.encode(sp.parse(c), ENCODING[space]) for c in table["cell"]])
-    return [str(i) for i in table["cell_id"]], x
-
-
 def methods(backend: TabularBackend, space: str, args: argparse.Namespace
             ) -> dict[str, Callable[..., Search]]:
     """The search factories ``f(backend, seed=...)`` compared on one table."""
-    feats = _features(backend, space)
+    feats = table_features(backend, ENCODING[space])  # encoded once, shared by the seeds
     return {
         "RS": partial(RandomSearch),
         "RE": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2),
         "SH": lambda b, seed: Rounds(b, partial(_sh_round, n=81), seed=seed, name="SH"),
         "HB": partial(Hyperband, repeats=None),
         "SH+RF": lambda b, seed: PredictorSH(b, feats, seed=seed, k_init=args.k_init,
-                                             n=args.n, max_rounds=args.rounds),
+                                             n=args.n, eta=3, max_rounds=args.rounds,
+                                             name="SH+RF"),
     }
 
 
@@ -289,21 +133,17 @@ def run_table(space: str, dataset: str, args: argparse.Namespace) -> dict[str, A
     curves = [simulate(methods(backend, space, args), backend, seeds, budget, progress=False)]
     layernas: dict[str, Any] = {}
     if space == "nb201":
-        problem = nb201_topology(backend.benchmark, dataset, cost="params", epochs=12)
         params = backend.benchmark.table()["params"].to_numpy() / 1e6
         finals = backend.benchmark.all_accuracies(dataset=dataset).to_numpy(float)
-        for label, target in (("unconstrained", (float(params.min()), float(params.max()))),
-                              ("small", SMALL_TARGET)):
-            inside = (params >= target[0] - 1e-9) & (params <= target[1] + 1e-9)
-            parts, summaries = [], []
-            for seed in seeds:
-                c, s = layernas_curve(problem, target, seed, backend.best_final(), finals,
-                                      inside)
-                parts.append(c)
-                summaries.append(s)
-            summ = pd.DataFrame(summaries)
+        for label, target in (("unconstrained", None), ("small", SMALL_TARGET)):
+            # target None: LayerNAS's default, the whole parameter range of the table
+            lo, hi = (float(params.min()), float(params.max())) if target is None else target
+            inside = (params >= lo - 1e-9) & (params <= hi + 1e-9)
+            ln_curves = simulate({"LayerNAS": partial(LAYERNAS, target=target)}, backend, seeds,
+                                 progress=False)
+            summ = layernas_summary(ln_curves, finals, inside)
             layernas[label] = {
-                "target_m_params": list(target), "cells_in_target": int(inside.sum()),
+                "target_m_params": [lo, hi], "cells_in_target": int(inside.sum()),
                 "fraction_top1pct": float((summ["top_pct"] <= 1.0).mean()),
                 "median_top_pct": float(summ["top_pct"].median()),
                 "mean_top_pct": float(summ["top_pct"].mean()),
@@ -314,7 +154,7 @@ def run_table(space: str, dataset: str, args: argparse.Namespace) -> dict[str, A
                 "mean_regret": float((backend.best_final() - summ["final"]).mean()),
             }
             if label == "unconstrained":
-                curves.append(pd.concat(parts, ignore_index=True))
+                curves.append(ln_curves)
     curves_df = pd.concat(curves, ignore_index=True)
     ks = [k for k in CHECKPOINTS if k <= args.budget]
     grid = np.unique(np.concatenate([np.geomspace(unit, budget, 400), np.array(ks) * unit]))

@@ -1,9 +1,11 @@
 """LayerNAS: bucket ranges, the paper's worked example, exactness on separable objectives,
-determinism, configuration errors, NAS-Bench-201 topology and the channel space's costs."""
+determinism, configuration errors, NAS-Bench-201 topology and the channel space's costs, and
+LayerNAS as a Search (history, best, step after the end, tabular backends, simulate)."""
 
 from __future__ import annotations
 
 import itertools
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -11,9 +13,20 @@ import pytest
 import torch
 from torch import nn
 
+from workbench.search import (
+    RandomSearch,
+    Search,
+    TabularBackend,
+    get_search,
+    list_searches,
+    search_curve,
+    simulate,
+)
+from workbench.search._base import BASE_COLUMNS
 from workbench.search._layernas import (
     LayerNAS,
     LayerwiseSpace,
+    ProblemBackend,
     brute_force,
     independence_violations,
 )
@@ -70,10 +83,12 @@ def test_paper_two_sweeps_end_at_cad(paper):
     stops after two sweeps, not the answer of a finished search (see the next test): two sweeps
     train 12 candidates, and with the seed chosen for the example (the paper's random picks
     cannot be recovered: its trace is not consistent with any single order) they end at CAD."""
-    nas = paper.search().run(max_sweeps=2)
-    best = nas.best()
+    nas = paper.search()
+    nas.run(max_sweeps=2)
+    best = nas.found()
     assert (best.name, best.cost, best.score) == ("CAD", 8.0, 0.40)
-    assert nas.n_evaluated == 12 and not nas.done
+    assert nas.best() == (("C", "A", "D"), 0.40)
+    assert nas.n_evaluations == 12 and not nas.done
     h = nas.history
     trained = list(h.loc[h.trained, "child"])
     assert trained[:2] == ["ADD", "CDD"]  # the paper's first iteration
@@ -93,14 +108,17 @@ def test_paper_full_run_finds_cbd(paper):
     brute = paper.brute_force()
     assert brute.loc[0, "name"] == "CBD" and brute.loc[0, "score"] == 0.42
     for seed in range(20):
-        found = paper.search(seed=seed).run().best()
+        nas = paper.search(seed=seed)
+        nas.run()
+        found = nas.found()
         assert (found.name, found.cost, found.score) == ("CBD", 9.0, 0.42)
-    nas = paper.search().run()
+    nas = paper.search()
+    nas.run()
     assert nas.done
-    assert nas.best().name == "CBD" and nas.best().score == PAPER_ACCURACIES["CBD"]
-    assert nas.n_evaluated < 64 // 2
-    assert all(nas.best().score >= v for k, v in PAPER_TRACE if 8 <= sum(map(" ABCD".index, k))
-               <= 9)
+    assert nas.found().name == "CBD" and nas.best() == (("C", "B", "D"), PAPER_ACCURACIES["CBD"])
+    assert nas.n_evaluations < 64 // 2
+    assert all(nas.found().score >= v for k, v in PAPER_TRACE
+               if 8 <= sum(map(" ABCD".index, k)) <= 9)
     # Bucket [8] of layer 2 ends as in the paper: ACD is outranked by CAD and BBD.
     assert nas.bucket_table(2).loc[1, "members"] == "CAD 0.40 [x], BBD 0.32 [x]"
     assert nas.tables()["members"].str.contains("[x]", regex=False).sum() == 8
@@ -114,14 +132,15 @@ def test_paper_oracle_completion():
 
 
 def test_children_outside_the_range_are_dropped(paper):
-    nas = paper.search().run()
-    h = nas.history
+    nas = paper.search()
+    h = nas.run()
     lo = h["layer"].map(lambda i: nas.ranges[i - 1][0])
     hi = h["layer"].map(lambda i: nas.ranges[i - 1][1])
-    outside = (h["cost"] < lo) | (h["cost"] > hi)
-    assert (outside == (h["event"] == "dropped")).all()
+    outside = (h["model_cost"] < lo) | (h["model_cost"] > hi)
+    assert (outside == (h["decision"] == "dropped")).all()
+    assert (h.loc[outside, "cost"] == 0).all() and h.loc[outside, "final"].isna().all()
     assert h.loc[outside, "score"].isna().all() and not h.loc[outside, "trained"].any()
-    assert ((h["child"] == "CDD") & (h["layer"] == 3) & (h["event"] == "dropped")).any()
+    assert ((h["child"] == "CDD") & (h["layer"] == 3) & (h["decision"] == "dropped")).any()
     kept = nas.tables(long=True)
     assert all(nas.ranges[r.layer - 1][0] <= r.cost <= nas.ranges[r.layer - 1][1]
                for r in kept.itertuples())
@@ -131,26 +150,28 @@ def test_eviction_keeps_the_best_h():
     scores = {"A": 0.2, "B": 0.5, "C": 0.1, "D": 0.9, "E": 0.5}
     space = LayerwiseSpace([tuple(scores)], lambda c: 1.0, default=("A",), name="flat")
     nas = LayerNAS(space, lambda c: scores[c[0]], (1, 1), buckets_per_layer=1, capacity_H=2,
-                   candidates_per_iter=5, seed=3).run()
+                   candidates_per_iter=5, seed=3)
+    nas.run()
     table = nas.bucket_table(1, long=True)
     assert table["name"].tolist() == ["D", "B"] or table["name"].tolist() == ["D", "E"]
     # Of the equal scores 0.5, the earlier evaluation wins.
     order = [c for c in nas.history["child"] if c in ("B", "E")]
     assert table["name"].tolist()[1] == order[0]
-    events = nas.history["event"]
+    events = nas.history["decision"]
     assert events.str.startswith("evicted").any() or (events == "rejected-full").any()
-    assert nas.n_evaluated == 5 and nas.best().name == "D"
+    assert nas.n_evaluations == 5 and nas.found().name == "D" and nas.best() == (("D",), 0.9)
 
 
 def test_same_seed_same_trace_and_step_equals_run(paper):
-    a = paper.search(seed=5).run().history
-    b = paper.search(seed=5).run().history
+    a = paper.search(seed=5).run()
+    b = paper.search(seed=5).run()
     pd.testing.assert_frame_equal(a, b)
     stepped = paper.search(seed=5)
     parts = []
     while not stepped.done:
         parts.append(stepped.step())
-    assert stepped.step().empty
+    with pytest.raises(RuntimeError, match="done"):
+        stepped.step()
     pd.testing.assert_frame_equal(stepped.history, a)
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), a, check_dtype=False)
     assert stepped.iteration == a["iteration"].max()
@@ -162,10 +183,11 @@ def test_separable_objective_gives_the_exact_optimum(rule):
     target = (14, 15)
     brute = brute_force(space, score, target)
     nas = LayerNAS(space, score, target, buckets_per_layer=10, capacity_H=1,
-                   candidates_per_iter=4, range_rule=rule).run()
-    assert nas.best().candidate == brute.loc[0, "candidate"]
-    assert nas.best().score == pytest.approx(brute.loc[0, "score"])
-    assert nas.n_evaluated < len(brute) < space.size
+                   candidates_per_iter=4, range_rule=rule)
+    nas.run()
+    assert nas.found().candidate == brute.loc[0, "candidate"]
+    assert nas.best()[1] == pytest.approx(brute.loc[0, "score"])
+    assert nas.n_evaluations < len(brute) < space.size
     ind = independence_violations(space, score, target, seeds=(0, 1), buckets_per_layer=10,
                                   capacity_H=1, range_rule=rule)
     assert not ind["violated"].any() and (ind["regret"] == 0).all()
@@ -181,7 +203,8 @@ def test_independence_violations_reports_broken_chains(paper):
 
 
 def test_explain_follows_prefixes(paper):
-    nas = paper.search().run(max_sweeps=2)
+    nas = paper.search()
+    nas.run(max_sweeps=2)
     ex = nas.explain("CBD")
     assert ex["prefix"].tolist() == ["CDD", "CBD", "CBD"]
     assert ex.loc[0, "fate"] == "kept" and ex.loc[1, "fate"] == "not generated"
@@ -216,7 +239,7 @@ def test_space_basics(paper):
     assert space.cost("CAD") == 8 and space.format(("C", "A", "D")) == "CAD"
     with pytest.raises(ValueError, match="'E'"):
         space.check(("A", "B", "E"))
-    with pytest.raises(LookupError):
+    with pytest.raises(RuntimeError, match="empty"):
         LayerNAS(space, paper.evaluator, (8, 9)).best()
 
 
@@ -225,14 +248,15 @@ def test_space_basics(paper):
 
 def test_nb201_topology_run_stays_in_target(nb201):
     target = (0.3, 0.4)
-    nas = nb201.search(target=target, seed=0).run()
-    best = nas.best()
+    nas = nb201.search(target=target, seed=0)
+    nas.run()
+    best = nas.found()
     assert nas.done and target[0] <= best.cost <= target[1]
     assert best.score == pytest.approx(nb201.evaluator(best.candidate))
     n_in_target = len(brute_force(nb201.space, nb201.evaluator, target))
-    assert nas.n_evaluated < n_in_target / 10
-    assert nas.total_seconds > 0 and nas.history["seconds"].sum() == pytest.approx(
-        nas.total_seconds)
+    assert nas.n_evaluations < n_in_target / 10
+    assert nas.total_cost > 0 and nas.history["cost"].sum() == pytest.approx(nas.total_cost)
+    assert nas.incumbent_final() == nb201.truth(best.candidate)
     assert nb201.space.default == ("nor_conv_3x3",) * 6
     assert nb201.space.format(nb201.space.default) == "333333"
 
@@ -281,8 +305,9 @@ def test_channel_space_search_runs():
     score = {w: np.log(w) for w in space.widths}
     target = (0.5 * space.cost((32,) * 4), 0.6 * space.cost((32,) * 4))
     nas = LayerNAS(space, lambda c: float(sum(score[w] for w in c)), target,
-                   buckets_per_layer=6, capacity_H=2).run()
-    assert target[0] <= nas.best().cost <= target[1]
+                   buckets_per_layer=6, capacity_H=2)
+    nas.run()
+    assert target[0] <= nas.found().cost <= target[1]
     with pytest.raises(ValueError, match="widths"):
         channel_space(widths=())
 
@@ -301,13 +326,142 @@ def test_nb201_exact_ranges_avoid_dead_ends(nb201):
     such dead ends and find the optimum of this narrow target with few evaluations."""
     target = (0.7, 0.8)
     brute = brute_force(nb201.space, nb201.evaluator, target)
-    exact = nb201.search(target=target, range_rule="exact", seed=0).run()
-    assert exact.best().candidate == brute.loc[0, "candidate"]
-    assert exact.n_evaluated < 2 * len(brute)
+    exact = nb201.search(target=target, range_rule="exact", seed=0)
+    exact.run()
+    assert exact.found().candidate == brute.loc[0, "candidate"]
+    assert exact.n_evaluations < 2 * len(brute)
     empty = 0
     for seed in range(8):
+        nas = nb201.search(target=target, seed=seed)
+        nas.run()
         try:
-            nb201.search(target=target, seed=seed).run().best()
-        except LookupError:
+            nas.best()
+        except RuntimeError:
             empty += 1
+            assert search_curve(nas)["incumbent"].isna().all()  # no answer, no regret
     assert empty >= 1
+
+
+# -- LayerNAS as a Search ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nb201_table():
+    return TabularBackend("nb201", "cifar10")
+
+
+def test_layernas_follows_the_search_protocol(paper):
+    nas = paper.search()
+    assert isinstance(nas, Search) and "layernas" in list_searches()
+    with pytest.raises(RuntimeError, match="empty"):
+        nas.best()
+    first = nas.step()
+    assert list(first.columns) == [*BASE_COLUMNS, *LayerNAS.extra_columns]
+    assert first["child"].tolist() == ["ADD", "CDD"] and first["iteration"].eq(1).all()
+    h = nas.run()
+    assert isinstance(h, pd.DataFrame) and h.equals(nas.history) and nas.done
+    assert set(BASE_COLUMNS) <= set(h.columns)
+    assert nas.n_evaluations == int(h["trained"].sum()) == 24 < len(h)
+    assert h["eval"].tolist() == list(range(len(h)))
+    assert h.loc[h["trained"], "candidate"].is_unique  # each candidate evaluated once
+    cell, score = nas.best()
+    assert cell == ("C", "B", "D") and isinstance(score, float) and score == 0.42
+    assert nas.backend.resolve(cell) == cell and nas.backend.cell_id(cell) == "CBD"
+    assert nas.table().equals(nas.tables())
+    with pytest.raises(RuntimeError, match="done"):
+        nas.step()
+    evaluated, answer = nas.incumbent_trace()
+    assert evaluated[-1] == 24 and h.loc[answer[-1], "child"] == "CBD"
+    assert (answer[:2] == -1).all()  # nothing in layer 3's table yet
+
+
+def test_layernas_on_a_tabular_backend_searches_the_nb201_topology(nb201, nb201_table):
+    """On a TabularBackend LayerNAS builds the topology from the table and evaluates through
+    the backend: the same run as on the problem, with table cells and the backend's costs."""
+    target = (0.3, 0.4)
+    nas = LayerNAS(nb201_table, target=target, range_rule="exact", seed=3)
+    h = nas.run()
+    ref = nb201.search(target=target, range_rule="exact", seed=3)
+    r = ref.run()
+    assert h["options"].tolist() == r["options"].tolist()
+    assert h["score"].equals(r["score"]) and h["decision"].equals(r["decision"])
+    assert nas.total_cost == ref.total_cost and nas.n_evaluations == ref.n_evaluations
+    scored = h[h["decision"] != "dropped"]
+    assert scored["final"].tolist() == [nb201.truth(c) for c in scored["options"]]
+    assert h.loc[h["decision"] == "dropped", "final"].isna().all()
+    cell, score = nas.best()
+    assert nb201_table.resolve(cell) == cell and score == ref.best()[1]
+    assert nb201_table.format(cell) == h.loc[nas.incumbent_trace()[1][-1], "cell"]
+    assert nas.found().name == ref.found().name and nas.fidelity == 12.0
+    assert (h["budget"] == 12).all() and (h["fidelity"] == 12).all()
+    whole = LayerNAS(nb201_table)  # default target: the whole parameter range
+    params = nb201_table.benchmark.table()["params"] / 1e6
+    assert whole.target == (params.min(), params.max())
+    assert whole.space is nas.space  # one space per table, its cost caches shared
+
+
+def test_layernas_needs_a_layerwise_view_of_the_backend(paper, nb201_table):
+    nb101 = TabularBackend("nb101")
+    with pytest.raises(ValueError, match="problem="):
+        LayerNAS(nb101)
+    nas = get_search("layernas", backend=nb101, problem=paper, seed=18)
+    nas.run(max_sweeps=2)
+    assert nas.found().name == "CAD" and isinstance(nas.backend, ProblemBackend)
+    with pytest.raises(ValueError, match="200"):
+        LayerNAS(nb201_table, fidelity=500)
+    with pytest.raises(ValueError, match="evaluator"):
+        LayerNAS(nb201_table, evaluator=paper.evaluator)
+    with pytest.raises(ValueError, match="evaluator"):
+        LayerNAS(paper.space)
+
+
+def test_layernas_in_simulate_over_seeds(nb201_table):
+    searches: list[LayerNAS] = []
+
+    def make(backend, seed):
+        searches.append(LayerNAS(backend, target=(0.3, 0.4), range_rule="exact", seed=seed))
+        return searches[-1]
+
+    curves = simulate({"LayerNAS": make}, nb201_table, seeds=range(3), progress=False)
+    assert set(curves["seed"]) == {0, 1, 2} and set(curves["method"]) == {"LayerNAS"}
+    for nas, (seed, c) in zip(searches, curves.groupby("seed"), strict=True):
+        assert nas.seed == seed and nas.done and len(c) == len(nas.history)
+        last = c.iloc[-1]
+        assert last["evaluations"] == nas.n_evaluations and last["cost"] == nas.total_cost
+        assert last["incumbent"] == nas.backend.cell_id(nas.best()[0])
+        assert last["incumbent_final"] == nas.incumbent_final()
+        assert pd.isna(c["incumbent"].iloc[0]) and np.isnan(c["incumbent_final"].iloc[0])
+        assert (c["regret"].dropna() >= 0).all()
+        assert c["best_final"].dropna().is_monotonic_increasing
+    again = simulate(partial(LayerNAS, target=(0.3, 0.4), range_rule="exact"), nb201_table,
+                     seeds=[1], progress=False)
+    pd.testing.assert_frame_equal(again.drop(columns="method").reset_index(drop=True),
+                                  curves[curves["seed"] == 1].drop(columns="method")
+                                  .reset_index(drop=True))
+
+
+def test_problem_backend_runs_any_search(paper):
+    backend = ProblemBackend(paper)
+    rs = RandomSearch(backend, seed=0, max_evaluations=70)
+    h = rs.run()
+    assert len(h) == 64 and h["candidate"].is_unique and rs.done  # every candidate once
+    assert backend.resolve("CAD") == ("C", "A", "D") and backend.contains("CBD")
+    assert not backend.contains("CBE") and np.isnan(backend.best_final())
+    assert rs.best() == (("D", "D", "D"), 0.50)
+    with pytest.raises(ValueError, match="NaN"):
+        ProblemBackend(paper_example().__class__(paper.space, lambda c: float("nan"))).evaluate(
+            "CAD", 1)
+
+
+def test_layernas_ranks_by_its_ranker(nb201_table):
+    """Bucket tables rank by the ranker's score: with the oracle (final accuracy, teaching
+    only) the answer is the best final accuracy that ever entered layer L's table."""
+    nas = LayerNAS(nb201_table, target=(0.3, 0.4), ranker="oracle", seed=0)
+    h = nas.run()
+    trained = h[h["trained"]]
+    assert (trained["ranker_score"] == trained["final"]).all()
+    entered = h[(h["layer"] == 6) & ~h["decision"].isin(["dropped", "rejected-full"])]
+    assert nas.incumbent_final() == entered["final"].max()
+    assert nas.best()[1] == h.loc[nas.incumbent_trace()[1][-1], "score"]
+    dropped = [e for e, d in zip(nas.evaluations, h["decision"], strict=True) if d == "dropped"]
+    assert dropped and all(e.info["dropped"] and e.cost == 0 for e in dropped)

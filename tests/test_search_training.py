@@ -171,8 +171,14 @@ def test_layernas_through_a_backend_evaluator(backend):
     nas = LayerNAS(problem.space, trained, (0.3, 0.4), seed=0, eval_seconds=trained.seconds)
     nas.run(max_evaluations=2)
     h = nas.history[nas.history.trained]
-    assert len(h) == 2 and (h["seconds"] > 0).all()
-    assert h["score"].tolist() == [trained.evaluations[c].score for c in h["candidate"]]
+    assert len(h) == 2 and (h["cost"] > 0).all()
+    assert h["score"].tolist() == [trained.evaluations[c].score for c in h["options"]]
+    # LayerNAS straight on the training backend: the same topology, evaluated by the backend
+    direct = LayerNAS(backend, target=(0.3, 0.4), seed=0, fidelity=3)
+    d = direct.run(max_evaluations=2)
+    assert d.loc[d.trained, "options"].tolist() == h["options"].tolist()
+    assert (d.loc[d.trained, "cost"] > 0).all() and direct.n_evaluations == 2
+    assert (d["budget"] == 3).all() and direct.total_cost == d["cost"].sum()
 
 
 def test_run_store_keeps_runs_and_their_snapshots(tmp_path):

@@ -29,9 +29,11 @@ from workbench.viz import (
     plot_layernas_buckets,
     plot_regret,
     plot_run_curves,
+    plot_search_progress,
     plot_sh_rungs,
     plot_tsne,
     result_curves_data,
+    search_progress_data,
     sh_decisions_data,
     sh_rungs_data,
     snapshot_values_data,
@@ -293,6 +295,25 @@ def test_layernas_bucket_data_marks_the_latest_iteration():
     assert html.count("<table") == 3 and "CAD 0.40 [x]" in html and "<s>" in html
     fig = plot_layernas_buckets(d)
     assert len(fig.data) == 3
+
+
+def test_search_progress_follows_the_incumbent(nb201_backend):
+    sh = SuccessiveHalving(nb201_backend, n=9, min_budget=12, max_budget=200, seed=0)
+    assert search_progress_data(sh).empty
+    sh.run()
+    d = search_progress_data(sh)
+    assert len(d) == len(sh.history) and d["cum_cost"].is_monotonic_increasing
+    assert d["incumbent"].iloc[-1] == nb201_backend.cell_id(sh.best()[0])
+    assert d["incumbent_score"].iloc[-1] == sh.best()[1]
+    fig = plot_search_progress(d, title="SH")
+    assert [t.name for t in fig.data] == ["budget 12", "budget 36", "budget 108", "budget 200",
+                                          "incumbent"]
+    nas = paper_example().search()
+    nas.step()
+    d = search_progress_data(nas)
+    assert d["incumbent"].isna().all()  # layer 3's table is still empty: no answer yet
+    with pytest.raises(ValueError, match="search_progress_data"):
+        plot_search_progress(d.drop(columns="incumbent"))
 
 
 def test_layernas_evictions_name_who_evicted():

@@ -13,20 +13,27 @@ pytest.importorskip("ipywidgets")
 
 from workbench.benchmarks import get_benchmark
 from workbench.features import FEATURE_NAMES, Snapshots
-from workbench.search import SuccessiveHalving, paper_example
+from workbench.search import (
+    Hyperband,
+    LayerNAS,
+    RandomSearch,
+    RegularizedEvolution,
+    SuccessiveHalving,
+    paper_example,
+)
 from workbench.spaces import get_space
 from workbench.store import RunRequest, RunStore
-from workbench.viz import STATUS_COLORS, feature_evolution_data
+from workbench.viz import STATUS_COLORS, feature_evolution_data, sh_decisions_data
 from workbench.widgets import (
     EmbeddingView,
     FeatureExplorer,
-    LayerNASStepper,
-    SHStepper,
+    SearchStepper,
     TrainingPanel,
     fresh_copy,
     pick_cell,
 )
 from workbench.widgets._common import ipywidgets
+from workbench.widgets._search import LayerNASView, SearchView, SHView
 
 PLOTLY = "application/vnd.plotly.v1+json"
 
@@ -44,7 +51,7 @@ def test_missing_ipywidgets_is_explained(monkeypatch):
     with pytest.raises(ImportError, match=r"nas-workbench\[lab\]"):
         ipywidgets()
     with pytest.raises(ImportError, match="ipywidgets"):
-        LayerNASStepper(paper_example())
+        SearchStepper(paper_example())
     assert pick_cell("nb201", 0) is not None  # the plain helpers still work
 
 
@@ -190,7 +197,8 @@ def test_embedding_view_recomputes_per_snapshot(store):
 
 def test_sh_stepper_step_run_reset(nb201_backend):
     sh = SuccessiveHalving(nb201_backend, n=9, min_budget=12, max_budget=200, eta=3, seed=0)
-    st = SHStepper(sh)
+    st = SearchStepper(sh)
+    assert isinstance(st.view, SHView)
     assert "pending" in st.table_html.value and st.search.rung == 0
     st.step_button.click()
     assert st.search is sh and sh.rung == 1
@@ -205,7 +213,7 @@ def test_sh_stepper_step_run_reset(nb201_backend):
         {"kept", "dropped", "pending"}
     st.run_button.click()
     assert sh.done and st.step_button.disabled and st.run_button.disabled
-    assert "done" in st.status.value and len(st.decisions) == 4
+    assert "done" in st.status.value and len(sh_decisions_data(st.search)) == 4
     assert [line.split(":")[0] for line in st.log if line.startswith("rung")] == \
         ["rung 0 @ 12 epochs", "rung 1 @ 36 epochs", "rung 2 @ 108 epochs",
          "rung 3 @ 200 epochs"]
@@ -219,8 +227,9 @@ def test_sh_stepper_step_run_reset(nb201_backend):
 
 
 def test_sh_stepper_from_a_factory_with_another_ranker(nb201_backend):
-    st = SHStepper(lambda: SuccessiveHalving(nb201_backend, n=9, min_budget=12, max_budget=200,
-                                             ranker="oracle", seed=0), show_final=True)
+    st = SearchStepper(lambda: SuccessiveHalving(nb201_backend, n=9, min_budget=12,
+                                                 max_budget=200, ranker="oracle", seed=0),
+                       show_final=True)
     st.run()
     assert "oracle" in st.status.value and ">final<" in st.table_html.value
     first = st.search
@@ -229,7 +238,8 @@ def test_sh_stepper_from_a_factory_with_another_ranker(nb201_backend):
 
 
 def test_layernas_stepper_reproduces_the_paper_tables():
-    st = LayerNASStepper(paper_example())
+    st = SearchStepper(paper_example())
+    assert isinstance(st.view, LayerNASView) and isinstance(st.search, LayerNAS)
     assert st.search.iteration == 0 and "layer 3" in st.table_html.value
     st.step_button.click()
     assert st.search.iteration == 1
@@ -238,11 +248,15 @@ def test_layernas_stepper_reproduces_the_paper_tables():
     for _ in range(5):
         st.step()
     # the paper's two sweeps end with CAD, CDA in bucket [8] and CDB, DDA in bucket [9]
-    layer3 = st.table[(st.table["layer"] == 3) & st.table["status"].isin(["kept", "added"])]
+    layer3 = st.data[(st.data["layer"] == 3) & st.data["status"].isin(["kept", "added"])]
     assert sorted(layer3["name"]) == ["CAD", "CDA", "CDB", "DDA"]
     assert "best so far <b>CAD</b>" in st.status.value
     st.run_button.click()
     assert st.search.done and st.step_button.disabled and "CBD" in st.status.value
+    assert st.search.best() == (("C", "B", "D"), 0.42) and st.table.equals(st.search.tables())
+    last = st.history.iloc[-1]
+    assert f">{last['child']}<" in st.history_html.value and ">model_cost<" in st.history_html.value
+    assert st.history_html.value.count("<tr") == 1 + 8  # header and the latest rows
     history = st.history
     st.reset_button.click()
     assert st.search.iteration == 0 and st.log == []
@@ -253,12 +267,54 @@ def test_layernas_stepper_reproduces_the_paper_tables():
 def test_layernas_stepper_reset_restores_a_given_search():
     nas = paper_example().search()
     nas.step()
-    st = LayerNASStepper(nas, diagram=True)
+    st = SearchStepper(nas, diagram=True)
     st.run()
     assert nas.done and st.figure is not None and len(st.figure.data) == 3
     st.reset()
     assert st.search is not nas and st.search.iteration == 1
-    assert st.search.space is nas.space and st.search.evaluator is nas.evaluator
+    assert st.search.space is nas.space and st.search.problem is nas.problem
+    assert st.search.backend is nas.backend
+
+
+def test_layernas_stepper_on_the_nb201_table(nb201_backend):
+    st = SearchStepper(lambda: LayerNAS(nb201_backend, target=(0.3, 0.4), seed=0))
+    st.step()
+    assert len(st.log) == len(st.search.history) >= 2 and "L1: 333333 ->" in st.log[0]
+    st.run()
+    cell, _ = st.search.best()
+    assert nb201_backend.resolve(cell) == cell and st.done
+    assert "nb201-params" in st.status.value and "done" in st.status.value
+
+
+@pytest.mark.parametrize("make", [
+    lambda b: Hyperband(b, min_budget=12, max_budget=200, seed=0),
+    lambda b: RandomSearch(b, seed=0, max_evaluations=4),
+    lambda b: RegularizedEvolution(b, population=3, sample_size=2, seed=0, max_evaluations=5),
+    lambda b: RandomSearch(b, seed=0),  # never ends: Run makes run_steps steps
+], ids=["hyperband", "random", "evolution", "random-unbounded"])
+def test_one_stepper_serves_other_searches(nb201_backend, make):
+    st = SearchStepper(make(nb201_backend), run_steps=3)
+    assert type(st.view) is SearchView and st.history.empty and st.history_html.value == ""
+    assert {t["name"] for t in shown(st.diagram_out)["data"]} == {"incumbent"}
+    st.step_button.click()
+    rows = len(st.history)
+    assert rows >= 1 and len(st.log) == rows and st.log[0].startswith("step 0: ")
+    assert "best so far" in st.status.value or "done" in st.status.value
+    assert st.table.equals(st.search.table()) and "<table" in st.table_html.value
+    assert st.history_html.value.count("<tr") == 1 + min(rows, 8)
+    st.run_button.click()
+    if st.search.finite:
+        assert st.done and st.run_button.disabled and "<b>done</b>" in st.status.value
+        with pytest.raises(RuntimeError):
+            st.search.step()
+        st.step()
+        assert st.log[-1].startswith("(done")
+    else:
+        assert st.search.n_steps == 4 and st.run_button.description == "Run 3"
+    fig = shown(st.diagram_out)
+    assert any(t["name"].startswith("budget") for t in fig["data"])
+    st.reset()
+    assert st.search.n_evaluations == 0 and st.log == [] and not st.step_button.disabled
 
 
 def test_fresh_copy_shares_the_backend_not_the_state(nb201_backend):

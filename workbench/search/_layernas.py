@@ -10,6 +10,11 @@ constrained optimum of an enumerable space and :func:`independence_violations` m
 often the paper's independence assumption costs LayerNAS that optimum. A
 :class:`LayerwiseProblem` bundles a space with its evaluator (``_layernas_spaces`` ships three).
 
+:class:`LayerNAS` is a :class:`~workbench.search.Search` like every other method (``step()``,
+``run()`` -> history, ``best()`` -> (cell, score), ``table()``, registered as "layernas"), so
+``simulate`` and the generic stepper run it: on a NAS-Bench-201 backend it builds the topology
+space itself; a :class:`LayerwiseProblem` is evaluated through a :class:`ProblemBackend`.
+
 Conventions (the paper leaves them open; see ``../shared/reference/layernas.md``):
 
 * Layers are numbered 1..L as in the paper; "layer 0" is the root, the all-default candidate.
@@ -45,12 +50,23 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from workbench.search._base import (
+    Backend,
+    Evaluation,
+    RankerLike,
+    Search,
+    check_budget,
+    register_search,
+)
+from workbench.spaces import as_rng
+from workbench.spaces._base import RngLike
 
 Candidate = tuple[Hashable, ...]
 Evaluator = Callable[[Candidate], float]
@@ -231,6 +247,17 @@ class LayerwiseSpace:
                 break
         return cand
 
+    def cost_range(self) -> tuple[float, float]:
+        """(lowest, highest) cost of a candidate: exact when enumerable, else the additive
+        approximation from single-layer changes around the default."""
+        if self.enumerable:
+            grid = self.cost_grid()
+            return float(grid.min()), float(grid.max())
+        base = self.cost(self.default)
+        deltas = [[self.cost(self.replace(self.default, i, o)) - base for o in layer]
+                  for i, layer in enumerate(self.layers, start=1)]
+        return (base + sum(min(d) for d in deltas), base + sum(max(d) for d in deltas))
+
     def can_reach(self, target: tuple[float, float]) -> list[np.ndarray] | None:
         """For layers 1..L, a boolean array over option positions of layers 1..i: whether that
         prefix has a completion whose cost lies within ``target`` (None if not enumerable)."""
@@ -314,7 +341,7 @@ def _check_target(target: object) -> tuple[float, float]:
 
 
 class Found(NamedTuple):
-    """A candidate with its label, cost and score (what :meth:`LayerNAS.best` returns)."""
+    """A candidate with its label, cost and score (what :meth:`LayerNAS.found` returns)."""
 
     candidate: Candidate
     name: str
@@ -326,50 +353,75 @@ class Found(NamedTuple):
 class _Member:
     candidate: Candidate
     cost: float
-    score: float
+    score: float  # the ranking score (the ranker's; -inf for NaN)
     seq: int  # evaluation number: the last tie-break (-1 for the unevaluated root)
+    row: int = -1  # history row where it entered this layer's table (-1: the root)
 
     def key(self) -> tuple[float, float, int]:
         return (-self.score, self.cost, self.seq)
 
 
-class LayerNAS:
-    """LayerNAS on a :class:`LayerwiseSpace`: per-layer bucket tables, stepped one iteration at
-    a time (conventions in the module docstring).
+@register_search("layernas")
+class LayerNAS(Search):
+    """LayerNAS as a step-through :class:`Search`: per-layer bucket tables, one iteration per
+    ``step()`` (conventions in the module docstring).
 
-    ``evaluator(candidate) -> score`` (higher is better) is called once per candidate; the
-    optional ``eval_seconds(candidate) -> seconds`` charges each evaluation (``total_seconds``).
+    ``backend``: a NAS-Bench-201 backend (tabular or training: the cell's 6 edges are the layers,
+    ``cost`` "params" or "flops" from the bundled table, every candidate evaluated by the backend
+    at ``fidelity``, in its budget unit, default its smallest budget), a
+    :class:`LayerwiseProblem` (scored by its evaluator through a :class:`ProblemBackend`) or a
+    :class:`LayerwiseSpace` with ``evaluator(candidate) -> score`` (optional ``eval_seconds``,
+    ``truth``). ``problem=`` searches that problem whatever the backend; any other backend
+    needs one. ``target`` (lo, hi) defaults to the problem's, else the whole cost range.
+    Candidates are ranked by the ranker (default: the observed score).
+
+    History: one row per generated child (trained, re-inserted for free, rejected or dropped
+    outside the layer's range) with the base columns (``decision``: added / evicted X /
+    rejected-full / dropped; ``iteration`` counts from 1 as in the paper) and ``sweep``,
+    ``layer``, ``parent``, ``child`` (labels), ``options`` (the candidate tuple),
+    ``model_cost`` (its cost under the constraint), ``bucket`` and ``trained``;
+    ``n_evaluations`` counts the trained rows (``evaluations``: a re-inserted row repeats its
+    Evaluation, a dropped one gets a NaN placeholder with ``info["dropped"]``). ``best()`` is
+    the best of layer L's table as ``(cell, score)`` (RuntimeError while it is empty),
+    ``found()`` the same as a :class:`Found`, ``incumbent_trace()`` that answer after each row.
     """
 
-    def __init__(self, space: LayerwiseSpace, evaluator: Evaluator, target: tuple[float, float],
+    name: ClassVar[str] = "LayerNAS"
+    extra_columns: ClassVar[tuple[str, ...]] = ("sweep", "layer", "parent", "child", "options",
+                                                "model_cost", "bucket", "trained")
+
+    def __init__(self, backend: Backend | LayerwiseProblem | LayerwiseSpace,
+                 evaluator: Evaluator | None = None, target: tuple[float, float] | None = None,
                  buckets_per_layer: int = 4, capacity_H: int = 2, candidates_per_iter: int = 2,
-                 seed: int = 0, *, range_rule: str = "paper",
-                 eval_seconds: Callable[[Candidate], float] | None = None) -> None:
-        if not isinstance(space, LayerwiseSpace):
-            raise ValueError(f"space must be a LayerwiseSpace, got {type(space).__name__}")
-        if not callable(evaluator):
-            raise ValueError(f"evaluator must be callable, got {evaluator!r}")
-        if eval_seconds is not None and not callable(eval_seconds):
-            raise ValueError(f"eval_seconds must be callable or None, got {eval_seconds!r}")
+                 seed: RngLike = 0, *, range_rule: str = "paper",
+                 problem: LayerwiseProblem | None = None, fidelity: float | None = None,
+                 cost: str = "params", eval_seconds: Callable[[Candidate], float] | None = None,
+                 truth: Evaluator | None = None, ranker: RankerLike = "observed") -> None:
         for name, v in (("buckets_per_layer", buckets_per_layer), ("capacity_H", capacity_H),
                         ("candidates_per_iter", candidates_per_iter)):
             if not (_is_int(v) and v >= 1):
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        if not (_is_int(seed) and seed >= 0):
-            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+        if not (isinstance(seed, np.random.Generator) or (_is_int(seed) and seed >= 0)):
+            raise ValueError(f"seed must be an int >= 0 or a numpy Generator, got {seed!r}")
+        runner, space, to_cell, self.problem = _layerwise_setup(
+            backend, evaluator, problem, cost, eval_seconds, truth)
+        super().__init__(runner, seed=seed, ranker=ranker)
         self.space = space
-        self.evaluator = evaluator
-        self.eval_seconds = eval_seconds
+        self._to_cell = to_cell
+        budget = runner.min_budget if fidelity is None else check_budget("fidelity", fidelity)
+        self.fidelity = float(budget)  # what each candidate is evaluated at (backend's unit)
+        self._ran = float(runner.fidelity(budget))  # names a fidelity the backend cannot run
+        if target is None:
+            target = (self.problem.target if self.problem is not None
+                      and self.problem.target is not None else space.cost_range())
         self.target = _check_target(target)
         self.buckets_per_layer = int(buckets_per_layer)
         self.capacity_H = int(capacity_H)
         self.candidates_per_iter = int(candidates_per_iter)
-        self.seed = int(seed)
         self.range_rule = range_rule
         self.ranges = space.layer_ranges(target, range_rule)  # errors name the given target
         self._reach = space.can_reach(self.target) if range_rule == "exact" else None
         self._integer = space.integer_costs
-        self._rng = np.random.default_rng(self.seed)
         L = space.n_layers
         self._root = _Member(space.default, space.cost(space.default), math.nan, -1)
         # _tables[0] is the root's single bucket; _tables[i] the buckets of layer i.
@@ -377,20 +429,21 @@ class LayerNAS:
             [[] for _ in range(self.buckets_per_layer)] for _ in range(L)]
         # _queues[i][c]: options of layer i not yet generated from candidate c of table i-1.
         self._queues: list[dict[Candidate, list[Hashable]]] = [{} for _ in range(L + 1)]
-        self._scores: dict[Candidate, tuple[float, int]] = {}
-        self._rows: list[dict[str, Any]] = []
+        # _evals[c]: (evaluation, ranker score, evaluation number) of each evaluated candidate.
+        self._evals: dict[Candidate, tuple[Evaluation, float, int]] = {}
+        self._cell_of: dict[Candidate, Any] = {}
         # _fates[(layer, candidate)]: what happened to it there (kept, evicted by X, ...).
         self._fates: dict[tuple[int, Candidate], str] = {}
+        self._incumbents: list[int] = []  # after each history row: the answer's row (-1: none)
         self._iteration = 0
         self._sweep = 1
         self._last_layer = 0  # layer of the previous iteration (0: none yet)
-        self.total_seconds = 0.0
 
     # -- state -------------------------------------------------------------------------------
     @property
-    def n_evaluated(self) -> int:
+    def n_evaluations(self) -> int:
         """How many candidates were evaluated (trained); re-insertions are free."""
-        return len(self._scores)
+        return len(self._evals)
 
     @property
     def iteration(self) -> int:
@@ -418,9 +471,9 @@ class LayerNAS:
         if parent.candidate not in queues:
             options = list(self.space.layers[layer - 1])
             own = parent.candidate[layer - 1]
-            first = [own] if parent.candidate in self._scores else []
+            first = [own] if parent.candidate in self._evals else []
             rest = [o for o in options if o not in first]
-            order = [rest[k] for k in self._rng.permutation(len(rest))]
+            order = [rest[k] for k in self.rng.permutation(len(rest))]
             queues[parent.candidate] = first + order
         return queues[parent.candidate]
 
@@ -459,18 +512,22 @@ class LayerNAS:
             raise ValueError(f"layer must be an int in 1..{self.space.n_layers}, got {layer!r}")
 
     # -- the algorithm -----------------------------------------------------------------------
-    def _evaluate(self, cand: Candidate) -> tuple[float, int, float]:
-        """(score, evaluation number, seconds charged) of ``cand``; evaluates only once."""
-        if cand in self._scores:
-            score, seq = self._scores[cand]
-            return score, seq, 0.0
-        score = float(self.evaluator(cand))
-        if math.isnan(score):
-            raise ValueError(f"evaluator returned NaN for {self.space.format(cand)}")
-        seconds = 0.0 if self.eval_seconds is None else float(self.eval_seconds(cand))
-        self.total_seconds += seconds
-        self._scores[cand] = (score, len(self._scores))
-        return score, len(self._scores) - 1, seconds
+    def _cell(self, cand: Candidate) -> Any:
+        """The backend's cell object for a candidate (cached)."""
+        cell = self._cell_of.get(cand)
+        if cell is None:
+            raw = cand if self._to_cell is None else self._to_cell(cand)
+            cell = self._cell_of[cand] = self.backend.resolve(raw)
+        return cell
+
+    def _bucket(self, layer: int, child: Candidate, cost: float) -> int | None:
+        """The child's bucket at ``layer``; None when it is dropped (outside the range, or
+        with exact ranges a prefix none of whose completions lands in the target)."""
+        bucket = self.bucket_of(layer, cost)
+        if bucket is not None and self._reach is not None:
+            reach = self._reach[layer - 1][self.space.positions(child[:layer])]
+            bucket = bucket if reach else None
+        return bucket
 
     def _insert(self, layer: int, member: _Member, bucket: int) -> str:
         """Put ``member`` in a bucket of ``layer``; the event: added, evicted X, rejected-full."""
@@ -500,67 +557,94 @@ class LayerNAS:
                 return layer
         return None
 
-    def step(self) -> pd.DataFrame:
-        """One iteration: train up to ``candidates_per_iter`` children at the next layer.
-
-        Returns the history rows of this iteration (empty when the search is done).
-        """
+    def _step(self) -> None:
+        """One iteration: generate children at the next layer until ``candidates_per_iter``
+        of them needed an evaluation (evaluated as one batch), then place them in order."""
         layer = self._next_layer()
-        if layer is None:
-            return pd.DataFrame(columns=_HISTORY_COLUMNS)
+        if layer is None:  # unreachable: _advance checks done first
+            raise RuntimeError(f"{self.name} is done; nothing left to step")
         if layer <= self._last_layer:
             self._sweep += 1
         self._last_layer = layer
         self._iteration += 1
-        start = len(self._rows)
-        trained = 0
+        plan: list[tuple[_Member, Candidate, float, int | None]] = []
+        fresh: list[Candidate] = []
         for parent in self._pending(layer):
-            if trained >= self.candidates_per_iter:
+            if len(fresh) >= self.candidates_per_iter:
                 break
             queue = self._queue(parent, layer)
-            while queue and trained < self.candidates_per_iter:
-                trained += self._generate(parent, layer, queue.pop(0))
-        return pd.DataFrame(self._rows[start:], columns=_HISTORY_COLUMNS)
+            while queue and len(fresh) < self.candidates_per_iter:
+                child = self.space.replace(parent.candidate, layer, queue.pop(0))
+                cost = self.space.cost(child)
+                bucket = self._bucket(layer, child, cost)
+                plan.append((parent, child, cost, bucket))
+                if bucket is not None and child not in self._evals and child not in fresh:
+                    fresh.append(child)
+        if fresh:
+            results, scores = self._evaluate([self._cell(c) for c in fresh], self.fidelity)
+            for child, res, s in zip(fresh, results, scores, strict=True):
+                self._evals[child] = (res, float(s), len(self._evals))
+        new = set(fresh)
+        for parent, child, cost, bucket in plan:
+            self._place(parent, layer, child, cost, bucket, child in new)
+            new.discard(child)
 
-    def _generate(self, parent: _Member, layer: int, option: Hashable) -> int:
-        """Generate one child of ``parent``; returns 1 if it needed an evaluation."""
-        child = self.space.replace(parent.candidate, layer, option)
-        cost = self.space.cost(child)
-        bucket = self.bucket_of(layer, cost)
-        if bucket is not None and self._reach is not None:
-            reach = self._reach[layer - 1][self.space.positions(child[:layer])]
-            bucket = bucket if reach else None
+    def _place(self, parent: _Member, layer: int, child: Candidate, cost: float,
+               bucket: int | None, trained: bool) -> None:
+        """Log one generated child and put it in its bucket (or drop it)."""
+        cell = self._cell(child)
         row: dict[str, Any] = {
-            "iteration": self._iteration, "sweep": self._sweep, "layer": layer,
-            "parent": self.space.format(parent.candidate), "child": self.space.format(child),
-            "candidate": child, "cost": cost, "bucket": math.nan, "score": math.nan,
-            "trained": False, "seconds": 0.0}
-        if bucket is None:
-            row["event"] = "dropped"
+            "iteration": self._iteration, "candidate": self.backend.cell_id(cell),
+            "cell": self.backend.format(cell), "budget": self.fidelity,
+            "fidelity": self._ran, "cost": 0.0,
+            "score": math.nan, "ranker_score": math.nan, "final": math.nan,
+            "sweep": self._sweep, "layer": layer, "parent": self.space.format(parent.candidate),
+            "child": self.space.format(child), "options": child, "model_cost": cost,
+            "bucket": math.nan, "trained": trained}
+        if bucket is None:  # no evaluation: a placeholder keeps rows and results parallel
+            result = Evaluation(cell=cell, cell_id=row["candidate"], budget=self.fidelity,
+                                fidelity=self._ran, score=math.nan, cost=0.0, full_cost=0.0,
+                                info={"dropped": True})
+            row["decision"] = "dropped"
             self._fates[(layer, child)] = "dropped"
-            self._rows.append(row)
-            return 0
-        new = child not in self._scores
-        score, seq, seconds = self._evaluate(child)
-        event = self._insert(layer, _Member(child, cost, score, seq), bucket)
-        row.update(bucket=self.bucket_label(layer, bucket), score=score, trained=new,
-                   seconds=seconds, event=event)
+        else:
+            result, rscore, seq = self._evals[child]
+            key = -math.inf if math.isnan(rscore) else rscore
+            row.update(score=float(result.score), ranker_score=rscore, final=float(result.final),
+                       cost=float(result.cost) if trained else 0.0,
+                       bucket=self.bucket_label(layer, bucket))
+            row["decision"] = self._insert(layer, _Member(child, cost, key, seq, len(self._rows)),
+                                           bucket)
+        self._cost += row["cost"]
+        row["eval"] = len(self._rows)
+        row["cum_cost"] = self._cost
         self._rows.append(row)
-        return int(new)
+        self._cells.append(cell)
+        self._results.append(result)
+        answer = self._answer()
+        self._incumbents.append(-1 if answer is None else answer.row)
 
-    def run(self, max_evaluations: int | None = None, max_sweeps: int | None = None
-            ) -> LayerNAS:
-        """Step until done (or until ``max_evaluations`` / the end of sweep ``max_sweeps``)."""
+    def run(self, budget: float | None = None, *, max_steps: int | None = None,
+            max_evaluations: int | None = None, max_sweeps: int | None = None,
+            progress: bool | None = None) -> pd.DataFrame:
+        """Step until done, the cost ``budget`` (seconds), ``max_steps`` iterations,
+        ``max_evaluations`` evaluations or the end of sweep ``max_sweeps``; returns the history."""
         for name, v in (("max_evaluations", max_evaluations), ("max_sweeps", max_sweeps)):
             if v is not None and not (_is_int(v) and v >= 1):
                 raise ValueError(f"{name} must be None or an int >= 1, got {v!r}")
-        while not self.done:
-            if max_evaluations is not None and self.n_evaluated >= max_evaluations:
+        if max_evaluations is None and max_sweeps is None:
+            return super().run(budget, max_steps=max_steps, progress=progress)
+        steps = 0
+        while not self.done and (max_steps is None or steps < max_steps):
+            if budget is not None and self._cost >= budget:
+                break
+            if max_evaluations is not None and self.n_evaluations >= max_evaluations:
                 break
             if max_sweeps is not None and self._starts_sweep_after(max_sweeps):
                 break
-            self.step()
-        return self
+            super().run(budget, max_steps=1, progress=progress)
+            steps += 1
+        return self.history
 
     def _starts_sweep_after(self, max_sweeps: int) -> bool:
         """Whether the next step would begin a sweep numbered above ``max_sweeps``."""
@@ -568,20 +652,44 @@ class LayerNAS:
         return nxt is None or self._sweep + (nxt <= self._last_layer) > max_sweeps
 
     # -- results ---------------------------------------------------------------------------
-    def best(self) -> Found:
-        """The best candidate of layer L's table (the answer); ``LookupError`` if it is empty."""
+    def _answer(self) -> _Member | None:
+        """The best member of layer L's table (None while it is empty)."""
         members = self._members(self.space.n_layers)
-        if not members:
-            raise LookupError("layer L's table is empty: step() or run() the search first")
-        m = min(members, key=_Member.key)
-        return Found(m.candidate, self.space.format(m.candidate), m.cost, m.score)
+        return min(members, key=_Member.key) if members else None
 
-    @property
-    def history(self) -> pd.DataFrame:
-        """Every generated child: iteration, sweep, layer, parent, child, cost, bucket, score,
-        whether it was trained, seconds charged and the event (added / evicted X / dropped /
-        rejected-full)."""
-        return pd.DataFrame(self._rows, columns=_HISTORY_COLUMNS)
+    def _answer_row(self) -> int:
+        answer = self._answer()
+        if answer is None:
+            raise RuntimeError(f"{self.name}: layer L's table is empty "
+                               f"({'it ended at dead ends' if self.done else 'step() further'})")
+        return answer.row
+
+    def best(self) -> tuple[Any, float]:
+        """(cell, observed score) of the answer: the best candidate of layer L's table
+        (RuntimeError while that table is empty)."""
+        i = self._answer_row()
+        return self._cells[i], float(self._rows[i]["score"])
+
+    def found(self) -> Found:
+        """The answer as a :class:`Found`: options, label, cost and observed score."""
+        i = self._answer_row()
+        r = self._rows[i]
+        return Found(r["options"], r["child"], r["model_cost"], r["score"])
+
+    def incumbent_final(self) -> float:
+        """The answer's final accuracy (for regret; never used to decide)."""
+        return float(self._rows[self._answer_row()]["final"])
+
+    def incumbent_trace(self) -> tuple[np.ndarray, np.ndarray]:
+        """After each history row: evaluations made so far and the row of the answer then
+        (the best of layer L's table; -1 while it is empty)."""
+        trained = np.fromiter((r["trained"] for r in self._rows), dtype=bool,
+                              count=len(self._rows))
+        return np.cumsum(trained), np.array(self._incumbents, dtype=int)
+
+    def table(self) -> pd.DataFrame:
+        """The current bucket tables of every layer (see :meth:`tables`)."""
+        return self.tables()
 
     def bucket_table(self, layer: int, long: bool = False) -> pd.DataFrame:
         """Layer ``layer``'s buckets: one row per bucket with its members as 'CAD 0.40 [x]'
@@ -649,7 +757,146 @@ class LayerNAS:
         state = "done" if self.done else f"iteration {self._iteration}"
         return (f"LayerNAS({self.space.name!r}, target={self.target}, "
                 f"B={self.buckets_per_layer}, H={self.capacity_H}, "
-                f"k={self.candidates_per_iter}, {state}, {self.n_evaluated} evaluated)")
+                f"k={self.candidates_per_iter}, seed={self.seed!r}, {state}, "
+                f"{self.n_evaluations} evaluated, cost={self._cost:.0f}s)")
+
+
+def _layerwise_setup(backend: Any, evaluator: Evaluator | None,
+                     problem: LayerwiseProblem | None, cost: str,
+                     eval_seconds: Callable[[Candidate], float] | None, truth: Evaluator | None
+                     ) -> tuple[Backend, LayerwiseSpace, Callable[[Candidate], Any] | None,
+                                LayerwiseProblem | None]:
+    """(backend that evaluates, layer-wise space, candidate -> cell or None, the problem) for
+    the ways :class:`LayerNAS` can be given what to search."""
+    if isinstance(backend, LayerwiseSpace):
+        if evaluator is None or not callable(evaluator):
+            raise ValueError(f"a LayerwiseSpace needs evaluator(candidate) -> score, got "
+                             f"{evaluator!r}")
+        for name, fn in (("eval_seconds", eval_seconds), ("truth", truth)):
+            if fn is not None and not callable(fn):
+                raise ValueError(f"{name} must be callable or None, got {fn!r}")
+        backend = LayerwiseProblem(backend, evaluator, eval_seconds=eval_seconds, truth=truth)
+    elif evaluator is not None or eval_seconds is not None or truth is not None:
+        raise ValueError("evaluator, eval_seconds and truth go with a LayerwiseSpace; a backend "
+                         "or a LayerwiseProblem evaluates its candidates itself")
+    if problem is not None:
+        if not isinstance(problem, LayerwiseProblem):
+            raise ValueError(f"problem must be a LayerwiseProblem, got {problem!r}")
+        backend = problem
+    if isinstance(backend, LayerwiseProblem):
+        return ProblemBackend(backend), backend.space, None, backend
+    if not isinstance(backend, Backend):
+        raise ValueError(f"backend must be a workbench.search Backend, a LayerwiseProblem or a "
+                         f"LayerwiseSpace, got {backend!r}")
+    space_name = getattr(getattr(backend, "space", None), "name", None)
+    if space_name == "nb201":
+        from workbench.search._layernas_spaces import nb201_space
+        from workbench.spaces import NB201Cell
+
+        bench = getattr(backend, "benchmark", None)
+        bench = bench if getattr(bench, "name", None) == "nb201" else None
+        dataset = getattr(backend, "dataset", "cifar10")
+        return backend, nb201_space(bench, dataset, cost), NB201Cell, None
+    raise ValueError(f"LayerNAS has no layer-wise view of the {space_name!r} space of "
+                     f"{backend!r}: pass problem=LayerwiseProblem(...) (NAS-Bench-201 "
+                     "backends build the topology problem themselves)")
+
+
+class ProblemBackend(Backend):
+    """A :class:`Backend` over a :class:`LayerwiseProblem`: cells are candidates (option
+    tuples, ids their labels), the score is the problem's evaluator, the cost its
+    ``eval_seconds`` (0 without), ``final`` its ``truth`` (NaN without). Budgets are nominal
+    (the evaluator ignores them; 1 by default), so any search can run on a layer-wise problem."""
+
+    def __init__(self, problem: LayerwiseProblem) -> None:
+        if not isinstance(problem, LayerwiseProblem):
+            raise ValueError(f"problem must be a LayerwiseProblem, got {problem!r}")
+        self.problem = problem
+        self.space = problem.space  # type: ignore[assignment]  # a LayerwiseSpace
+        self._labels: dict[str, Candidate] | None = None
+        self._best_final: float | None = None
+
+    def __repr__(self) -> str:
+        return f"ProblemBackend({self.problem.space.name!r})"
+
+    @property
+    def max_budget(self) -> float:
+        return 1.0
+
+    def fidelity(self, budget: float) -> float:
+        return float(check_budget("budget", budget))
+
+    def resolve(self, cell: Any) -> Candidate:
+        """The candidate tuple for a candidate or its label (ValueError if not in the space)."""
+        space = self.problem.space
+        try:
+            return space.check(cell)
+        except ValueError:
+            if not isinstance(cell, str) or not space.enumerable:
+                raise
+        if self._labels is None:
+            self._labels = {space.format(c): c for c in space.candidates()}
+        if cell not in self._labels:
+            raise ValueError(f"{cell!r} is not a candidate label of {space.name!r}")
+        return self._labels[cell]
+
+    def contains(self, cell: Any) -> bool:
+        try:
+            self.resolve(cell)
+        except ValueError:
+            return False
+        return True
+
+    def cell_id(self, cell: Any) -> str:
+        return self.problem.space.format(self.resolve(cell))
+
+    def format(self, cell: Any) -> str:
+        return self.cell_id(cell)
+
+    def sample(self, n: int, rng: RngLike = None, exclude: Collection[str] = ()) -> list[Any]:
+        """``n`` distinct uniformly random candidates whose labels are not in ``exclude``."""
+        space, gen = self.problem.space, as_rng(rng)
+        taken = set(map(str, exclude))
+        if not (_is_int(n) and 0 <= n <= space.size - len(taken)):
+            raise ValueError(f"n must be an int in 0..{space.size - len(taken)} (candidates "
+                             f"left), got {n!r}")
+        if space.enumerable and 2 * (len(taken) + n) > space.size:
+            rest = [c for c in space.candidates() if space.format(c) not in taken]
+            if n > len(rest):
+                raise ValueError(f"only {len(rest)} candidates are left, asked for {n}")
+            return [rest[i] for i in gen.choice(len(rest), size=int(n), replace=False)]
+        out: list[Candidate] = []
+        while len(out) < n:
+            cand = tuple(layer[int(gen.integers(len(layer)))] for layer in space.layers)
+            label = space.format(cand)
+            if label not in taken:
+                taken.add(label)
+                out.append(cand)
+        return out
+
+    def evaluate(self, cell: Any, budget: float, previous: Evaluation | None = None
+                 ) -> Evaluation:
+        """Score a candidate with the evaluator; continuing ``previous`` is free."""
+        cand = self.resolve(cell)
+        fid = self.fidelity(budget)
+        p = self.problem
+        score = float(p.evaluator(cand))
+        if math.isnan(score):
+            raise ValueError(f"evaluator returned NaN for {p.space.format(cand)}")
+        seconds = 0.0 if p.eval_seconds is None else float(p.eval_seconds(cand))
+        final = math.nan if p.truth is None else float(p.truth(cand))
+        return Evaluation(cell=cand, cell_id=p.space.format(cand), budget=float(budget),
+                          fidelity=fid, score=score, cost=0.0 if previous else seconds,
+                          full_cost=seconds, final=final,
+                          resumed_from=None if previous is None else previous.fidelity)
+
+    def best_final(self) -> float:
+        """The best ``truth`` over the space when it can be enumerated (else NaN)."""
+        if self._best_final is None:
+            p = self.problem
+            self._best_final = (max(float(p.truth(c)) for c in p.space.candidates())
+                                if p.truth is not None and p.space.enumerable else math.nan)
+        return self._best_final
 
 
 # --------------------------------------------------------------------------------------------
@@ -661,8 +908,9 @@ class LayerNAS:
 class LayerwiseProblem:
     """A space with its evaluator, and what a LayerNAS run on it needs or may report.
 
-    ``settings``: suggested LayerNAS arguments; ``eval_seconds``: seconds charged per
-    evaluation; ``truth``: a reference score for analysis only (e.g. final accuracy).
+    ``settings``: suggested LayerNAS arguments (applied by :meth:`search`); ``eval_seconds``:
+    seconds charged per evaluation; ``truth``: a reference score for analysis only (e.g. final
+    accuracy).
     """
 
     space: LayerwiseSpace
@@ -674,13 +922,9 @@ class LayerwiseProblem:
     description: str = ""
 
     def search(self, target: tuple[float, float] | None = None, **overrides: Any) -> LayerNAS:
-        """A fresh :class:`LayerNAS` on this problem (``settings`` updated by ``overrides``)."""
-        target = self.target if target is None else target
-        if target is None:
-            raise ValueError(f"problem {self.space.name!r} has no default target: pass target=")
-        kwargs = {**self.settings, **overrides}
-        kwargs.setdefault("eval_seconds", self.eval_seconds)
-        return LayerNAS(self.space, self.evaluator, target, **kwargs)
+        """A fresh :class:`LayerNAS` on this problem with ``settings`` updated by
+        ``overrides`` (target: the given one, else the problem's, else the whole cost range)."""
+        return LayerNAS(self, target=target, **{**self.settings, **overrides})
 
     def brute_force(self, target: tuple[float, float] | None = None) -> pd.DataFrame:
         """:func:`brute_force` over this problem's space (default: its target)."""
@@ -737,10 +981,11 @@ def independence_violations(space: LayerwiseSpace, evaluator: Evaluator,
         truths = (None if truth is None
                   else np.array([float(truth(c)) for c in brute["candidate"]]))
         for seed in seeds:
-            nas = LayerNAS(space, evaluator, (lo, hi), seed=seed, **layernas_kwargs).run()
+            nas = LayerNAS(space, evaluator, (lo, hi), seed=seed, **layernas_kwargs)
+            nas.run()
             try:
-                found = nas.best()
-            except LookupError:  # every kept candidate of layer L-1 was a dead end
+                found = nas.found()
+            except RuntimeError:  # every kept candidate of layer L-1 was a dead end
                 found = Found((), "", math.nan, math.nan)
             chain = nas.explain(opt["candidate"])
             broken, reason = pd.NA, ""
@@ -753,7 +998,7 @@ def independence_violations(space: LayerwiseSpace, evaluator: Evaluator,
                     broken, reason = r.layer, f"{r.prefix}: {r.fate}"
                     break
             row = {"target_lo": lo, "target_hi": hi, "seed": seed, "n_in_target": len(brute),
-                   "n_evaluated": nas.n_evaluated, "optimum": opt["name"],
+                   "n_evaluated": nas.n_evaluations, "optimum": opt["name"],
                    "optimum_cost": opt["cost"], "optimum_score": opt["score"],
                    "found": found.name, "found_cost": found.cost, "found_score": found.score,
                    "regret": opt["score"] - found.score,

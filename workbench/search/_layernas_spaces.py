@@ -1,8 +1,10 @@
 """Layer-wise spaces for LayerNAS: the paper's A/B/C/D example, the NAS-Bench-201 topology
-(6 edges x 5 ops, scored from the table) and a plain 5-layer CNN whose widths are searched."""
+(6 edges x 5 ops, scored from the table; :func:`nb201_space` is the space alone, what LayerNAS
+uses on a NAS-Bench-201 backend) and a plain 5-layer CNN whose widths are searched."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -90,19 +92,17 @@ def _ops_of(cell: str) -> tuple[str, ...]:
     return tuple(part.split("~")[0] for part in cell.replace("+", "|").split("|") if part)
 
 
-def nb201_topology(benchmark: Any = None, dataset: str = "cifar10", cost: str = "params",
-                   epochs: int = 12) -> LayerwiseProblem:
-    """NAS-Bench-201 as 6 search layers (the cell's edges, in cell-string order) of 5 ops.
+def nb201_space(benchmark: Any = None, dataset: str = "cifar10", cost: str = "params"
+                ) -> LayerwiseSpace:
+    """NAS-Bench-201 as a :class:`LayerwiseSpace`: 6 search layers (the cell's edges, in
+    cell-string order) of 5 ops, labelled by op codes ('33S1PN').
 
     Cost: ``"params"`` = the table's parameter count in millions (the CIFAR-10 network), or
     ``"flops"`` = forward multiply-accumulates in millions (:func:`nb201_macs` at the
-    dataset's resolution and classes). Score: the table's accuracy (%) of ``dataset`` after
-    ``epochs`` (validation where measured); ``truth``: the final accuracy; ``eval_seconds``:
-    the benchmark's simulated training seconds for ``epochs``.
+    dataset's resolution and classes). One space per (benchmark, dataset, cost) is kept, so its
+    cost caches are shared by every search on it.
     """
-    from workbench.benchmarks import get_benchmark, nb201_macs
-    from workbench.benchmarks._cost import NB201_DATASETS
-    from workbench.spaces import NB201_OPS, NB201Cell
+    from workbench.benchmarks import get_benchmark
 
     bench = get_benchmark("nb201") if benchmark is None else benchmark
     if getattr(bench, "name", None) != "nb201":
@@ -111,12 +111,18 @@ def nb201_topology(benchmark: Any = None, dataset: str = "cifar10", cost: str = 
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {sorted(_NB201_CLASSES)}")
     if cost not in ("params", "flops"):
         raise ValueError(f"cost must be 'params' or 'flops', got {cost!r}")
-    fid = bench.fidelity(dataset, epochs)  # ValueError naming the available epochs
-    table = bench.table()
-    ops = [_ops_of(c) for c in table["cell"]]
-    acc = dict(zip(ops, table[fid.label].to_numpy(dtype=float), strict=True))
-    final = dict(zip(ops, table[bench.final[dataset].label].to_numpy(dtype=float), strict=True))
+    return _nb201_space(bench, dataset if cost == "flops" else "cifar10", cost)
+
+
+@functools.lru_cache(maxsize=8)
+def _nb201_space(bench: Any, dataset: str, cost: str) -> LayerwiseSpace:
+    from workbench.benchmarks import nb201_macs
+    from workbench.benchmarks._cost import NB201_DATASETS
+    from workbench.spaces import NB201_OPS
+
     if cost == "params":
+        table = bench.table()
+        ops = [_ops_of(c) for c in table["cell"]]
         costs = dict(zip(ops, table["params"].to_numpy(dtype=float) / 1e6, strict=True))
         cost_fn: Callable[[Candidate], float] = costs.__getitem__
     else:
@@ -125,11 +131,33 @@ def nb201_topology(benchmark: Any = None, dataset: str = "cifar10", cost: str = 
         def cost_fn(c: Candidate) -> float:
             return nb201_macs(c, resolution=res, num_classes=_NB201_CLASSES[dataset]) / 1e6
 
+    return LayerwiseSpace([NB201_OPS] * 6, cost_fn, name=f"nb201-{cost}",
+                          format_fn=lambda c: "".join(NB201_CODES[o] for o in c))
+
+
+def nb201_topology(benchmark: Any = None, dataset: str = "cifar10", cost: str = "params",
+                   epochs: int = 12) -> LayerwiseProblem:
+    """NAS-Bench-201 as a layer-wise problem: :func:`nb201_space` scored from the table.
+
+    Score: the table's accuracy (%) of ``dataset`` after ``epochs`` (validation where
+    measured); ``truth``: the final accuracy; ``eval_seconds``: the benchmark's simulated
+    training seconds for ``epochs``. (``LayerNAS(TabularBackend("nb201", dataset))`` searches
+    the same space with the backend's lookups instead.)
+    """
+    from workbench.benchmarks import get_benchmark
+    from workbench.spaces import NB201Cell
+
+    bench = get_benchmark("nb201") if benchmark is None else benchmark
+    space = nb201_space(bench, dataset, cost)  # validates benchmark, dataset and cost
+    fid = bench.fidelity(dataset, epochs)  # ValueError naming the available epochs
+    table = bench.table()
+    ops = [_ops_of(c) for c in table["cell"]]
+    acc = dict(zip(ops, table[fid.label].to_numpy(dtype=float), strict=True))
+    final = dict(zip(ops, table[bench.final[dataset].label].to_numpy(dtype=float), strict=True))
+
     def seconds(c: Candidate) -> float:
         return float(bench.cost(NB201Cell(c), epochs, dataset))
 
-    space = LayerwiseSpace([NB201_OPS] * 6, cost_fn, name=f"nb201-{cost}",
-                           format_fn=lambda c: "".join(NB201_CODES[o] for o in c))
     unit = "M params" if cost == "params" else "M MACs"
     return LayerwiseProblem(
         space, acc.__getitem__, eval_seconds=seconds, truth=final.__getitem__,

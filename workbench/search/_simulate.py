@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from workbench.search._base import Backend, Search, incumbent_positions
+from workbench.search._base import Backend, Search
 
 SearchFactory = Callable[..., Search]
 
@@ -18,20 +18,22 @@ CURVE_COLUMNS = ("method", "seed", "evaluations", "cost", "incumbent", "incumben
 
 def search_curve(search: Search, method: str | None = None, reference: float | None = None
                  ) -> pd.DataFrame:
-    """One row per evaluation of ``search``: the incumbent then, its final accuracy, the running
-    best of that (``best_final``, monotone) and regret = ``reference`` - ``best_final``."""
+    """One row per history row of ``search`` (``search.incumbent_trace()``: evaluations so far
+    and the incumbent then, None before there is one), the incumbent's final accuracy, the
+    running best of that (``best_final``, monotone) and regret = ``reference`` - ``best_final``."""
     h = search.history
     ref = search.backend.best_final() if reference is None else reference
     if h.empty:
         return pd.DataFrame(columns=list(CURVE_COLUMNS))
-    inc = incumbent_positions(h["budget"].to_numpy(float), h["ranker_score"].to_numpy(float))
-    inc_final = h["final"].to_numpy(float)[inc]
+    evaluations, inc = search.incumbent_trace()
+    has, pos = inc >= 0, np.maximum(inc, 0)
+    inc_final = np.where(has, h["final"].to_numpy(float)[pos], np.nan)
     best = np.fmax.accumulate(inc_final)
     return pd.DataFrame({
         "method": method or search.name, "seed": search.seed,
-        "evaluations": np.arange(1, len(h) + 1), "cost": h["cum_cost"].to_numpy(float),
-        "incumbent": h["candidate"].to_numpy()[inc], "incumbent_final": inc_final,
-        "best_final": best, "regret": ref - best,
+        "evaluations": evaluations, "cost": h["cum_cost"].to_numpy(float),
+        "incumbent": np.where(has, h["candidate"].to_numpy(object)[pos], None),
+        "incumbent_final": inc_final, "best_final": best, "regret": ref - best,
     })
 
 

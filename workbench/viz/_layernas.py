@@ -42,28 +42,30 @@ def layernas_buckets_data(nas: Any) -> pd.DataFrame:
     it = int(nas.iteration)
     hist = nas.history
     now = hist[hist["iteration"] == it] if it > 0 else hist.iloc[0:0]
-    known = {(int(r.layer), str(r.child)): (float(r.cost), float(r.score), str(r.parent))
+    known = {(int(r.layer), str(r.child)): (float(r.model_cost), float(r.score), str(r.parent))
              for r in hist.itertuples()}
     added: dict[tuple[int, str], str] = {}
     rows: list[dict[str, Any]] = []
     for r in now.itertuples():
         layer, child = int(r.layer), str(r.child)
-        if r.event == "dropped":
+        if r.decision == "dropped":
             lo, hi = nas.ranges[layer - 1]
             rows.append({"layer": layer, "bucket": pd.NA, "range": "outside", "name": child,
-                         "cost": float(r.cost), "score": np.nan, "status": "dropped",
-                         "note": f"cost {r.cost:g} outside {lo:g}-{hi:g} (from {r.parent})"})
+                         "cost": float(r.model_cost), "score": np.nan, "status": "dropped",
+                         "note": f"cost {r.model_cost:g} outside {lo:g}-{hi:g} "
+                                 f"(from {r.parent})"})
             continue
-        bucket = nas.bucket_of(layer, float(r.cost))
+        bucket = nas.bucket_of(layer, float(r.model_cost))
         label = nas.bucket_label(layer, bucket) if bucket is not None else str(r.bucket)
-        if r.event == "rejected-full":
+        if r.decision == "rejected-full":
             rows.append({"layer": layer, "bucket": bucket, "range": label, "name": child,
-                         "cost": float(r.cost), "score": float(r.score), "status": "rejected",
+                         "cost": float(r.model_cost), "score": float(r.score),
+                         "status": "rejected",
                          "note": f"bucket full, worse than its members (from {r.parent})"})
             continue
         added[(layer, child)] = f"from {r.parent}" + ("" if r.trained else " (no training)")
-        if str(r.event).startswith("evicted "):
-            gone = str(r.event)[len("evicted "):]
+        if str(r.decision).startswith("evicted "):
+            gone = str(r.decision)[len("evicted "):]
             cost, score, _ = known.get((layer, gone), (np.nan, np.nan, ""))
             rows.append({"layer": layer, "bucket": bucket, "range": label, "name": gone,
                          "cost": cost, "score": score, "status": "evicted",

@@ -1,5 +1,6 @@
-"""Figures of search traces: regret against cumulative cost with bands over seeds, and the
-rung diagram of Successive Halving (candidates x budget, kept/dropped)."""
+"""Figures of search traces: regret against cumulative cost with bands over seeds, any search's
+scores against cost with its incumbent, and the rung diagram of Successive Halving (candidates
+x budget, kept/dropped)."""
 
 from __future__ import annotations
 
@@ -172,4 +173,49 @@ def plot_sh_rungs(data: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     fig.update_yaxes(title="candidate", type="category", categoryorder="array",
                      categoryarray=labels[::-1], showticklabels=len(labels) <= 40)
     fig.update_layout(height=int(min(1200, max(320, 14 * len(labels) + 120))))
+    return apply_theme(fig, title)
+
+
+# -- any search: scores against cost ---------------------------------------------------------------
+
+PROGRESS_COLUMNS = ["eval", "candidate", "budget", "cum_cost", "score", "decision",
+                    "incumbent", "incumbent_score"]
+
+
+def search_progress_data(search: Any) -> pd.DataFrame:
+    """Data step for any ``workbench.search.Search``: one row per history row with its
+    cumulative cost, observed score, budget and decision, and the incumbent then
+    (``search.incumbent_trace()``; NaN score before there is one)."""
+    if not all(hasattr(search, a) for a in ("history", "incumbent_trace")):
+        raise ValueError(f"expected a workbench.search Search, got {type(search).__name__}")
+    h = search.history
+    if h.empty:
+        return pd.DataFrame(columns=PROGRESS_COLUMNS)
+    _, inc = search.incumbent_trace()
+    has, pos = inc >= 0, np.maximum(inc, 0)
+    out = h[["eval", "candidate", "budget", "cum_cost", "score", "decision"]].copy()
+    out["incumbent"] = np.where(has, h["candidate"].to_numpy(object)[pos], None)
+    out["incumbent_score"] = np.where(has, h["score"].to_numpy(float)[pos], np.nan)
+    return out.reset_index(drop=True)
+
+
+def plot_search_progress(data: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+    """Drawing step: every evaluation's observed score against the cumulative cost (one marker
+    colour per budget) and the incumbent's score as a step line."""
+    missing = set(PROGRESS_COLUMNS) - set(data.columns)
+    if missing:
+        raise ValueError(f"data lacks columns {sorted(missing)}; use search_progress_data")
+    fig = go.Figure()
+    scored = data[pd.to_numeric(data["score"], errors="coerce").notna()]
+    colors = PAPER_TEMPLATE.layout.colorway
+    for i, (budget, d) in enumerate(scored.groupby("budget", sort=True)):
+        fig.add_trace(go.Scatter(
+            x=d["cum_cost"], y=d["score"], mode="markers", name=f"budget {budget:g}",
+            marker=dict(color=colors[i % len(colors)], size=7, opacity=0.7),
+            customdata=np.column_stack([d["candidate"].astype(str), d["decision"].astype(str)]),
+            hovertemplate="%{customdata[0]}: %{y:.2f}<br>%{customdata[1]}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=data["cum_cost"], y=data["incumbent_score"], mode="lines",
+                             line=dict(shape="hv", color="#333", width=2), name="incumbent"))
+    fig.update_xaxes(title="cumulative cost (s)")
+    fig.update_yaxes(title="observed score")
     return apply_theme(fig, title)

@@ -1,13 +1,14 @@
 """Widgets for notebooks: a training panel, a feature explorer, a t-SNE view of stored runs and
-steppers for Successive Halving and LayerNAS (ipywidgets; install the ``lab`` extra).
+one Step / Run / Reset stepper for every search (ipywidgets; install the ``lab`` extra).
 
 Each widget wraps the package's own objects and exposes them (``.trainer``, ``.search``,
 ``.store``) with the DataFrame it shows (``.data`` / ``.table``); no result exists only in a
 widget. ``ipywidgets`` is imported when a widget is first used, so ``import workbench`` and the
 plain helpers below work without it.
 
->>> from workbench.widgets import TrainingPanel, SHStepper
+>>> from workbench.widgets import TrainingPanel, SearchStepper
 >>> TrainingPanel(space="nb201", cell="random", steps=300)      # in a notebook cell
+>>> SearchStepper(SuccessiveHalving(TabularBackend("nb201"), n=27))   # or LayerNAS, ...
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from workbench.widgets._session import (
     load_splits,
     make_trainer,
     pick_cell,
+    search_lines,
     sh_rung_lines,
 )
 
@@ -30,24 +32,27 @@ _WIDGETS = {
     "TrainingPanel": "workbench.widgets._training",
     "FeatureExplorer": "workbench.widgets._explorer",
     "EmbeddingView": "workbench.widgets._explorer",
-    "SHStepper": "workbench.widgets._search",
-    "LayerNASStepper": "workbench.widgets._search",
+    "SearchStepper": "workbench.widgets._search",
+    "SearchView": "workbench.widgets._search",
+    "view_for": "workbench.widgets._search",
 }
 
 __all__ = [
     "BackgroundRun",
     "EmbeddingView",
     "FeatureExplorer",
-    "LayerNASStepper",
     "LiveCallback",
-    "SHStepper",
+    "SearchStepper",
+    "SearchView",
     "TrainingPanel",
     "fresh_copy",
     "layernas_lines",
     "load_splits",
     "make_trainer",
     "pick_cell",
+    "search_lines",
     "sh_rung_lines",
+    "view_for",
 ]
 
 

@@ -149,7 +149,7 @@ def fresh_copy(search: Any) -> Any:
     """A copy of ``search`` in its current state that shares its backend, space, ranker and
     evaluators (tables, datasets and models are not copied): what a Reset button restores."""
     memo: dict[int, Any] = {}
-    for name in ("backend", "ranker", "space", "evaluator", "eval_seconds"):
+    for name in ("backend", "ranker", "space", "problem", "evaluator", "eval_seconds"):
         obj = getattr(search, name, None)
         if obj is not None:
             memo[id(obj)] = obj
@@ -183,6 +183,18 @@ def layernas_lines(rows: pd.DataFrame) -> list[str]:
         score = "" if pd.isna(r.score) else f" score {r.score:.2f}"
         where = "" if pd.isna(r.bucket) else f" -> bucket [{r.bucket}]"
         train = " (trained)" if r.trained else ""
-        out.append(f"it {r.iteration} L{r.layer}: {r.parent} -> {r.child} cost {r.cost:g}"
-                   f"{score}{where}: {r.event}{train}")
+        out.append(f"it {r.iteration} L{r.layer}: {r.parent} -> {r.child} cost "
+                   f"{r.model_cost:g}{score}{where}: {r.decision}{train}")
+    return out
+
+
+def search_lines(rows: pd.DataFrame) -> list[str]:
+    """Decision log of any search's history rows: one line per evaluation."""
+    out = []
+    for r in rows.itertuples():
+        score = "no score" if pd.isna(r.score) else f"score {r.score:.2f}"
+        rank = ("" if pd.isna(r.ranker_score) or r.ranker_score == r.score
+                else f", ranker {r.ranker_score:.3g}")
+        out.append(f"step {r.iteration}: {r.candidate} @ {r.budget:g}: {score}{rank}, "
+                   f"cost {r.cost:,.0f} s: {r.decision}")
     return out
