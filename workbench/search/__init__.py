@@ -1,5 +1,6 @@
 """Step-through NAS search on a backend: Successive Halving, Hyperband, random search and
-regularized evolution, LayerNAS with its bucket tables, plus seeded simulation of regret
+regularized evolution, rounds of a finite search and predictor-guided SH (``PredictorSH``),
+LayerNAS with its bucket tables, plus seeded simulation of regret
 against simulated cost. Backends: table lookups (simulated seconds) or real training
 (wall seconds; promoted candidates continue from their checkpoints).
 
@@ -8,6 +9,7 @@ against simulated cost. Backends: table lookups (simulated seconds) or real trai
 >>> sh = SuccessiveHalving(backend, n=27, min_budget=4, max_budget=108, seed=0)
 >>> sh.step(); sh.table()                        # one rung, then its kept/dropped table
 >>> sh.run(); sh.best(), sh.incumbent_final()
+>>> LayerNAS(TabularBackend("nb201"), target=(0.3, 0.4)).run()   # the same protocol: history
 >>> trained = TrainingBackend("nb201", max_budget=270)   # budgets in mini-batches
 >>> SuccessiveHalving(trained, n=9, eta=3).run()         # rungs of 10, 30, 90, 270 mini-batches
 """
@@ -16,6 +18,7 @@ from workbench.search._backend import TabularBackend
 from workbench.search._base import (
     SEARCHES,
     Backend,
+    BatchRanker,
     Evaluation,
     FunctionRanker,
     ObservedRanker,
@@ -30,24 +33,42 @@ from workbench.search._base import (
     list_searches,
     register_search,
 )
+from workbench.search._combine import CombinedRanker, normalised_ranks, zscores
+from workbench.search._dynamics_ranker import DynamicsRanker, GraphRanker
 from workbench.search._evolution import RegularizedEvolution
 from workbench.search._hyperband import Hyperband, hyperband_brackets
 from workbench.search._layernas import (
     LayerNAS,
     LayerwiseProblem,
     LayerwiseSpace,
+    ProblemBackend,
     brute_force,
     independence_violations,
 )
 from workbench.search._layernas_spaces import (
     ChannelSpace,
     channel_space,
+    nb201_space,
     nb201_topology,
     paper_example,
 )
+from workbench.search._nap2 import (
+    OfflinePhase,
+    nap2_methods,
+    offline_phase,
+    regret_at,
+    run_online,
+    rung_correlations,
+    selection_order,
+    selection_precision,
+    sh_cost,
+)
+from workbench.search._pool import PoolBackend
 from workbench.search._random import RandomSearch
+from workbench.search._rounds import DEFAULT_ENCODING, PredictorSH, Rounds, table_features
 from workbench.search._sh import SuccessiveHalving, keep_count, sh_schedule
 from workbench.search._simulate import (
+    CURVE_COLUMNS,
     aggregate_curves,
     resample_curves,
     search_curve,
@@ -60,24 +81,35 @@ from workbench.search._training_backend import (
 )
 
 __all__ = [
+    "CURVE_COLUMNS",
+    "DEFAULT_ENCODING",
     "SEARCHES",
     "Backend",
     "BackendEvaluator",
+    "BatchRanker",
     "ChannelSpace",
+    "CombinedRanker",
+    "DynamicsRanker",
     "Evaluation",
     "FunctionRanker",
+    "GraphRanker",
     "Hyperband",
     "LayerNAS",
     "LayerwiseProblem",
     "LayerwiseSpace",
     "ObservedRanker",
+    "OfflinePhase",
     "OracleRanker",
+    "PoolBackend",
     "PredictorRanker",
+    "PredictorSH",
+    "ProblemBackend",
     "ProxyRanker",
     "RandomSearch",
     "Ranker",
     "RayTrainingBackend",
     "RegularizedEvolution",
+    "Rounds",
     "Search",
     "SuccessiveHalving",
     "TabularBackend",
@@ -92,11 +124,23 @@ __all__ = [
     "independence_violations",
     "keep_count",
     "list_searches",
+    "nap2_methods",
+    "nb201_space",
     "nb201_topology",
+    "normalised_ranks",
+    "offline_phase",
     "paper_example",
     "register_search",
+    "regret_at",
     "resample_curves",
+    "run_online",
+    "rung_correlations",
     "search_curve",
+    "selection_order",
+    "selection_precision",
+    "sh_cost",
     "sh_schedule",
     "simulate",
+    "table_features",
+    "zscores",
 ]

@@ -164,6 +164,21 @@ class FunctionRanker(Ranker):
         return np.array([float(self.fn(c, r)) for c, r in zip(cells, results, strict=True)])
 
 
+class BatchRanker(Ranker):
+    """Any user function ``fn(cells, results) -> scores`` on a whole rung at once, for
+    criteria that compare candidates with each other (e.g. z-scores taken over the rung)."""
+
+    def __init__(self, fn: Callable[[list[Any], list[Evaluation]], Any],
+                 name: str | None = None) -> None:
+        if not callable(fn):
+            raise ValueError(f"batch ranker function must be callable, got {fn!r}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "batch")
+
+    def __call__(self, cells: Sequence[Any], results: Sequence[Evaluation]) -> np.ndarray:
+        return np.asarray(self.fn(list(cells), list(results)), dtype=float).ravel()
+
+
 class ProxyRanker(Ranker):
     """A zero-cost-proxy-like ``fn(cell) -> score``, cached per cell (it ignores the budget)."""
 
@@ -188,7 +203,8 @@ class ProxyRanker(Ranker):
 
 class PredictorRanker(Ranker):
     """A fitted predictor: scores = ``predictor.predict(X)`` with one row per candidate,
-    ``featurize(cell, result)`` giving the row (array-like, or a mapping → named columns)."""
+    ``featurize(cell, result)`` giving the row (array-like of any shape, stacked along a new
+    first axis, or a mapping → named columns). For dynamics use :class:`DynamicsRanker`."""
 
     def __init__(self, predictor: Any, featurize: Callable[[Any, Evaluation], Any],
                  name: str | None = None) -> None:
@@ -206,8 +222,12 @@ class PredictorRanker(Ranker):
             return np.zeros(0)
         if all(isinstance(r, (Mapping, pd.Series)) for r in rows):
             x: Any = pd.DataFrame([dict(r) for r in rows])
-        else:
-            x = np.vstack([np.asarray(r, dtype=float).ravel() for r in rows])
+        else:  # rows keep their shape: 1-D rows give [n, d], graphs or maps [n, ...]
+            arrays = [np.atleast_1d(np.asarray(r, dtype=float)) for r in rows]
+            shapes = {a.shape for a in arrays}
+            if len(shapes) != 1:
+                raise ValueError(f"featurize gave rows of different shapes {sorted(shapes)}")
+            x = np.stack(arrays)
         out = np.asarray(self.predictor.predict(x), dtype=float).ravel()
         if out.shape != (len(rows),):
             raise ValueError(f"predictor returned {out.size} scores for {len(rows)} candidates")
@@ -218,7 +238,8 @@ RankerLike = str | Ranker | Callable[..., float] | None
 
 
 def as_ranker(spec: RankerLike) -> Ranker:
-    """A Ranker from ``"observed"``, ``"oracle"``, a Ranker, ``fn(cell, result)`` or ``fn(cell)``.
+    """A Ranker from ``"observed"``, ``"oracle"``, ``"dynamics"`` (the bundled dynamics
+    predictor), a Ranker, ``fn(cell, result)`` or ``fn(cell)``.
 
     A callable that accepts two positional arguments is called as ``(cell, result)``, one that
     accepts only one as a proxy ``(cell)``. A bare predictor needs ``PredictorRanker``.
@@ -228,7 +249,12 @@ def as_ranker(spec: RankerLike) -> Ranker:
     if isinstance(spec, str):
         if spec == "oracle":
             return OracleRanker()
-        raise ValueError(f"unknown ranker {spec!r}; use 'observed', 'oracle', a Ranker, "
+        if spec == "dynamics":  # the bundled dynamics predictor (a module above this one)
+            from workbench.search._dynamics_ranker import DynamicsRanker
+
+            return DynamicsRanker()
+        raise ValueError(f"unknown ranker {spec!r}; use 'observed', 'oracle', 'dynamics', a "
+                         "Ranker, "
                          "PredictorRanker(predictor, featurize) or a callable")
     if isinstance(spec, Ranker):
         return spec
@@ -370,6 +396,14 @@ class Search(ABC):
         self._step()
         self._steps += 1
 
+    def step_rows(self) -> list[tuple[dict[str, Any], Evaluation]]:
+        """``step()`` for a composite search driving this one: the new history rows as dicts
+        (copies), each with its Evaluation, without building a frame (see ``_adopt``)."""
+        start = len(self._rows)
+        self._advance()
+        return [(dict(row), res) for row, res in zip(self._rows[start:], self._results[start:],
+                                                     strict=True)]
+
     def run(self, budget: float | None = None, *, max_steps: int | None = None,
             progress: bool | None = None) -> pd.DataFrame:
         """Step until done, until the total cost reaches ``budget`` seconds (the last step may
@@ -424,6 +458,16 @@ class Search(ABC):
         self._results.append(result)
         return row
 
+    def _adopt(self, row: Mapping[str, Any], result: Evaluation, **extra: Any) -> None:
+        """Log an inner search's evaluation (a row from its ``step_rows()``) as this search's
+        own: iteration, eval and cum_cost renumbered here, ``extra`` columns set."""
+        self._cost += float(row["cost"])
+        rec = {**row, "iteration": self._steps, "eval": len(self._rows), "cum_cost": self._cost,
+               **extra}
+        self._rows.append({k: rec.get(k) for k in (*BASE_COLUMNS, *self.extra_columns)})
+        self._cells.append(result.cell)
+        self._results.append(result)
+
     def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=[*BASE_COLUMNS, *self.extra_columns])
 
@@ -469,6 +513,15 @@ class Search(ABC):
     def incumbent_final(self) -> float:
         """The table final accuracy of the incumbent (for regret; never used to decide)."""
         return float(self._rows[self._incumbent()]["final"])
+
+    def incumbent_trace(self) -> tuple[np.ndarray, np.ndarray]:
+        """After each history row: the evaluations made so far and the incumbent's row then
+        (-1: none yet), what ``search_curve`` plots. Here every row is an evaluation and the
+        incumbent is ``incumbent_positions``'; a search with rows that are not evaluations or
+        another answer (LayerNAS) overrides this."""
+        budgets = np.array([r["budget"] for r in self._rows], dtype=float)
+        scores = np.array([r["ranker_score"] for r in self._rows], dtype=float)
+        return np.arange(1, len(self._rows) + 1), incumbent_positions(budgets, scores)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(ranker={self.ranker.name!r}, seed={self.seed!r}, "

@@ -24,7 +24,7 @@ from workbench.search._base import (
 from workbench.spaces._base import RngLike
 
 RUNG_COLUMNS = ("rung", "candidate", "cell", "budget", "fidelity", "score", "ranker_score",
-                "rank", "decision")
+                "rank", "decision", "final")  # final: the table's, for analysis only
 
 
 def keep_count(n: int, eta: float) -> int:
@@ -150,5 +150,6 @@ class SuccessiveHalving(Search):
         return pd.DataFrame([{"rung": 0, "candidate": self.backend.cell_id(c),
                               "cell": self.backend.format(c), "budget": b,
                               "fidelity": float(self.backend.fidelity(b)), "score": np.nan,
-                              "ranker_score": np.nan, "rank": pd.NA, "decision": "pending"}
+                              "ranker_score": np.nan, "rank": pd.NA, "decision": "pending",
+                              "final": np.nan}
                              for c in self.candidates], columns=list(RUNG_COLUMNS))
