@@ -1,9 +1,12 @@
-"""Command-line interface: ``train``, ``collect``, ``runs``, ``demo`` and ``info``."""
+"""Command-line interface: ``train``, ``collect``, ``runs``, ``search``, ``demo`` and ``info``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -149,6 +152,293 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+SEARCH_METHODS = {"sh": "sh", "hb": "hyperband", "rs": "random", "re": "evolution",
+                  "layernas": "layernas"}  # CLI name -> registered search
+SEARCH_RANKERS = ("observed", "dynamics", "combined", "gcn")
+RANKED_METHODS = ("sh", "hb", "layernas")  # methods whose decisions a ranker makes here
+GCN_SEED = 10_000  # the GCN's table cells are drawn with this seed, whatever --seed is
+SEARCH_HELP = """Run a search on real training: every evaluation (cell, mini-batches) is trained
+once into --store and answered from it afterwards, so after Ctrl-C the same command replays
+what was done and continues; run again after it finished, it trains nothing.
+
+--ranker dynamics uses the bundled predictor (fitted on `small` NB201 networks, snapshots
+every 10 mini-batches, read at mini-batch 100) unless --predictor names a file; the model,
+snapshot interval and first rung must match it (checked before anything trains).
+--ranker gcn / combined first fit a rank-target GCN on --gcn-cells random table cells whose
+labels are the table's final accuracy on --dataset (no training; well under a minute on
+a CPU); those cells are kept out of the search's candidates.
+
+  workbench search --method sh --ranker dynamics --n 27 --store runs/search
+"""
+
+
+def _at_least(flag: str, value: Any, minimum: float) -> None:
+    if value is not None and value < minimum:
+        raise ValueError(f"{flag} must be >= {minimum:g}, got {value!r}")
+
+
+def _steps_of(budget: float) -> int:
+    """Whole mini-batches of a budget, rounded up as ``TrainingBackend.steps`` does."""
+    return max(1, math.ceil(budget * (1 - 1e-9)))
+
+
+def _rung_steps(min_budget: int, max_budget: int, eta: float) -> list[int]:
+    """Mini-batches of every rung SH or Hyperband asks for with these budgets (``eval_at``;
+    the same for every method, so their runs share the store)."""
+    from workbench.search import hyperband_brackets, sh_schedule
+
+    budgets = set(sh_schedule(1, min_budget, max_budget, eta)["budget"])
+    for rung in hyperband_brackets(min_budget, max_budget, eta)["budgets"]:
+        budgets.update(rung)
+    return sorted({_steps_of(b) for b in budgets})
+
+
+def _search_plan(args: argparse.Namespace, eta: float) -> dict[str, Any]:
+    """Per method: the budget its ranker first scores at, its evaluations and their budget."""
+    from workbench.search import hyperband_brackets, sh_cost, sh_schedule
+
+    lo, hi = args.min_budget, args.max_budget
+    if args.method in ("sh", "hb"):
+        if args.evaluations is not None:
+            raise ValueError(f"--evaluations applies to rs, re and layernas; {args.method} "
+                             "spends what its rungs need")
+        if args.method == "sh":
+            sched = sh_schedule(args.n, lo, hi, eta)
+            return {"first": lo, "planned": int(sched["n"].sum()), "budget": None}
+        brackets = hyperband_brackets(lo, hi, eta)
+        return {"first": float(brackets["r"].min()), "budget": None,
+                "planned": int(sum(sum(n) for n in brackets["n_per_rung"]))}
+    budget = {"rs": hi, "re": min(hi, lo * eta), "layernas": lo}[args.method]
+    evals = args.evaluations
+    if evals is None:  # as many as one SH run of --n candidates buys
+        evals = max(1, int(sh_cost(args.n, lo, hi, eta) // _steps_of(budget)))
+    return {"first": budget, "planned": evals, "budget": budget}
+
+
+def _dynamics_predictor(args: argparse.Namespace, first: int) -> Any:
+    """The dynamics predictor (file or bundled), checked against this search's recipe."""
+    from workbench.predictors import default_dynamics_predictor, load_predictor
+
+    if args.predictor is None:
+        p, where, space = default_dynamics_predictor(), "the bundled dynamics predictor", "nb201"
+    else:
+        where = f"--predictor {args.predictor}"
+        if not Path(args.predictor).is_file():
+            raise ValueError(f"{where}: no such file")
+        try:
+            p = load_predictor(args.predictor, device="cpu")
+        except ValueError:
+            raise
+        except Exception as exc:  # not a predictor file at all (zip, JSON or key errors)
+            raise ValueError(f"{where}: cannot read it as a predictor file "
+                             f"({type(exc).__name__}: {exc})") from None
+        space = None
+    meta = dict(getattr(p, "metadata_", None) or {})
+    train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
+    space = meta.get("space") or space
+    if space is not None and space != args.space:
+        raise ValueError(f"{where} was fitted on {space} runs, not --space {args.space}")
+    if meta.get("step") is None:
+        raise ValueError(f"{where} names no step in its metadata (the mini-batch whose "
+                         "snapshots it reads): save it with metadata={'step': ...}")
+    step = int(meta["step"])
+    if step > first:
+        raise ValueError(f"{where} reads snapshots up to mini-batch {step}, but the first "
+                         f"rung ranked is {first} mini-batches (--min-budget "
+                         f"{args.min_budget}); allowed: --min-budget >= {step}")
+    preset = meta.get("model_preset")
+    if preset is not None and preset != args.model:
+        raise ValueError(f"--model {args.model!r} does not match {where}, fitted on "
+                         f"{preset!r} networks; allowed: --model {preset}")
+    every = meta.get("snapshot_every", train.get("snapshot_every"))
+    if every is not None and int(every) != args.snapshot_every:
+        raise ValueError(f"--snapshot-every {args.snapshot_every} does not match {where}, "
+                         f"fitted on snapshots every {int(every)} mini-batches; allowed: "
+                         f"--snapshot-every {int(every)}")
+    resize = train.get("resize")
+    if resize is not None and int(resize) != args.resize:
+        raise ValueError(f"--resize {args.resize} does not match {where}, fitted on "
+                         f"{int(resize)}x{int(resize)} inputs; allowed: --resize {int(resize)}")
+    return p
+
+
+def _fit_gcn(backend: Any, args: argparse.Namespace) -> tuple[Any, list[Any]]:
+    """A rank-target GCN fitted on ``--gcn-cells`` table cells (table labels, no training)."""
+    from workbench.benchmarks import get_benchmark
+    from workbench.predictors import GCNPredictor, graphs_from_cells
+
+    bench = get_benchmark(args.space)
+    if args.dataset not in bench.datasets:
+        raise ValueError(f"--ranker {args.ranker} needs the {args.space} table's final "
+                         f"accuracy on --dataset {args.dataset!r}; the table has "
+                         f"{list(bench.datasets)}")
+    cells = backend.sample(args.gcn_cells, rng=GCN_SEED)
+    y = [bench.final_accuracy(c, args.dataset) for c in cells]
+    print(f"fitting the GCN on {len(cells)} {args.space} table cells (table labels, no "
+          "training); they are kept out of the search", file=sys.stderr)
+    gcn = GCNPredictor(epochs=150, lr=1e-3, weight_decay=1e-4, target="rank", device="cpu")
+    return gcn.fit(graphs_from_cells(args.space, cells), y), cells
+
+
+def _search_view(backend: Any, exclude: Sequence[Any], bar: Any) -> Any:
+    """``backend`` without the ``exclude`` cells, ticking ``bar`` once per evaluation."""
+    from workbench.search import PoolBackend
+
+    class _View(PoolBackend):
+        def __init__(self) -> None:
+            super().__init__(backend, None, exclude=exclude)
+            self.dataset = backend.dataset  # LayerNAS reads it for its cost table
+            self.count = 0
+            self.reused = 0
+
+        def evaluate(self, cell: Any, budget: float, previous: Any = None) -> Any:
+            ev = self.backend.evaluate(cell, budget, previous=previous)
+            self.count += 1
+            self.reused += bool(ev.info.get("reused"))
+            if bar.total is not None and bar.n >= bar.total:  # LayerNAS may overshoot by one
+                bar.total = bar.n + 1
+            bar.set_postfix(trained=backend.trained_steps, stored=self.reused, refresh=False)
+            bar.update(1)
+            return ev
+
+        def evaluate_many(self, requests: Sequence[tuple[Any, float, Any]]) -> list[Any]:
+            return [self.evaluate(c, b, p) for c, b, p in requests]
+
+    return _View()
+
+
+def _write_csv(frame: Any, path: Path) -> None:
+    """Write ``frame`` to ``path`` atomically (a temporary file, then ``os.replace``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Run a search on real training into a run store (Ctrl-C, rerun: resumes)."""
+    from tqdm.auto import tqdm
+
+    from workbench.search import (
+        CombinedRanker,
+        DynamicsRanker,
+        GraphRanker,
+        TrainingBackend,
+        get_search,
+    )
+    from workbench.store import RunStore
+    from workbench.training import TrainConfig
+
+    for flag, value, low in (("--n", args.n, 1), ("--eta", args.eta, 2),
+                             ("--min-budget", args.min_budget, 1),
+                             ("--max-budget", args.max_budget, 1),
+                             ("--snapshot-every", args.snapshot_every, 1),
+                             ("--gcn-cells", args.gcn_cells, 2), ("--seed", args.seed, 0),
+                             ("--train-seed", args.train_seed, 0),
+                             ("--evaluations", args.evaluations, 1),
+                             ("--resize", args.resize, 1), ("--val-size", args.val_size, 1)):
+        _at_least(flag, value, low)
+    if not math.isfinite(args.eta):
+        raise ValueError(f"--eta must be a finite number >= 2, got {args.eta!r}")
+    if args.min_budget > args.max_budget:
+        raise ValueError(f"--min-budget {args.min_budget} must not exceed --max-budget "
+                         f"{args.max_budget}")
+    if args.ranker != "observed" and args.method not in RANKED_METHODS:
+        raise ValueError(f"--ranker {args.ranker!r} does not apply to --method {args.method} "
+                         f"(it ranks by the observed accuracy); allowed with "
+                         f"{', '.join(RANKED_METHODS)}")
+    if args.method == "layernas" and args.ranker in ("combined", "gcn"):
+        raise ValueError(f"--ranker {args.ranker!r} does not apply to --method layernas: it "
+                         "makes its own candidates and cannot keep out the GCN's training "
+                         "cells; allowed: observed, dynamics")
+    if args.method == "layernas" and args.space != "nb201":
+        raise ValueError(f"--method layernas searches nb201 only, got --space {args.space}")
+    if args.predictor is not None and args.ranker not in ("dynamics", "combined"):
+        raise ValueError(f"--predictor applies to --ranker dynamics or combined, not "
+                         f"{args.ranker!r}")
+    eta = int(args.eta) if float(args.eta).is_integer() else float(args.eta)
+    plan = _search_plan(args, eta)
+    predictor = (_dynamics_predictor(args, _steps_of(plan["first"]))
+                 if args.ranker in ("dynamics", "combined") else None)
+    rungs = _rung_steps(args.min_budget, args.max_budget, eta)
+    config = TrainConfig(steps=args.max_budget, resize=args.resize,
+                         snapshot_every=args.snapshot_every, seed=args.train_seed,
+                         device=args.device, eval_at=tuple(rungs))
+    data = _data_config(args)
+    store = RunStore(args.store)
+    backend = TrainingBackend(args.space, max_budget=args.max_budget,
+                              min_budget=args.min_budget, dataset=args.dataset,
+                              source=data.get("source", "bundled"), root=data.get("root"),
+                              train_size=data.get("train_size"), val_size=args.val_size,
+                              model=args.model, config=config, checkpoints=store,
+                              charge=args.charge)
+    gcn, held_out = (_fit_gcn(backend, args) if args.ranker in ("combined", "gcn")
+                     else (None, []))
+    ranker: Any = "observed"
+    if args.ranker == "dynamics":
+        ranker = DynamicsRanker(predictor)
+    elif args.ranker == "gcn":
+        ranker = GraphRanker(gcn, args.space)
+    elif args.ranker == "combined":
+        ranker = CombinedRanker([DynamicsRanker(predictor), GraphRanker(gcn, args.space)],
+                                how="rank", name="dynamics&gcn")
+    bar = tqdm(total=plan["planned"], desc=f"{args.method} {args.ranker}", unit="eval",
+               file=sys.stderr)
+    view = _search_view(backend, held_out, bar)
+    kwargs: dict[str, Any] = {"backend": view, "seed": args.seed}
+    if args.method == "sh":
+        kwargs.update(n=args.n, min_budget=args.min_budget, max_budget=args.max_budget,
+                      eta=eta, ranker=ranker)
+    elif args.method == "hb":
+        kwargs.update(min_budget=args.min_budget, max_budget=args.max_budget, eta=eta,
+                      ranker=ranker, repeats=1)
+    elif args.method == "rs":
+        kwargs.update(budget_epochs=plan["budget"], max_evaluations=plan["planned"])
+    elif args.method == "re":
+        kwargs.update(population=10, sample_size=3, budget_epochs=plan["budget"],
+                      max_evaluations=plan["planned"], max_attempts=20)
+    else:
+        kwargs.update(fidelity=plan["budget"], ranker=ranker)
+    try:
+        search = get_search(SEARCH_METHODS[args.method], **kwargs)
+        if args.method == "layernas":
+            search.run(max_evaluations=plan["planned"], progress=False)
+        else:
+            search.run(progress=False)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"\ninterrupted after {view.count} evaluations; the finished ones are kept in "
+              f"{args.store}. Resume with the same command:\n  workbench "
+              f"{shlex.join(args.argv)}", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    history = search.history
+    out = Path(args.out) if args.out else (
+        Path(args.store) / f"history-{args.method}-{args.ranker}-{args.seed}.csv")
+    _write_csv(history, out)
+    unit = "mini-batches" if args.charge == "steps" else "s"
+    try:
+        cell, score = search.best()
+    except RuntimeError:  # LayerNAS stopped before its last layer's table had a member
+        print(f"no best cell: the last layer's table is still empty after {view.count} "
+              "evaluations; give more --evaluations")
+    else:
+        print(f"best cell: {view.format(cell)} (id {view.cell_id(cell)})")
+        print(f"score: {score:.2f} (held-out accuracy, %)")
+        final = search.incumbent_final()
+        if math.isfinite(final):
+            print(f"table final accuracy ({args.dataset}): {final:.2f}")
+    print(f"total cost: {search.total_cost:.1f} {unit} over {view.count} evaluations "
+          f"({view.reused} answered from the store, {backend.trained_steps} new mini-batches "
+          "trained)")
+    print(f"history: {out} ({len(history)} rows)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``workbench`` command."""
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
@@ -189,6 +479,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=cmd_runs)
 
+    p = sub.add_parser("search", help=cmd_search.__doc__, description=SEARCH_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", choices=["nb101", "nb201"], default="nb201")
+    p.add_argument("--method", choices=list(SEARCH_METHODS), default="sh",
+                   help="sh: Successive Halving, hb: Hyperband (one pass of its brackets), "
+                        "rs: random search, re: regularized evolution, layernas: LayerNAS "
+                        "(nb201)")
+    p.add_argument("--ranker", choices=list(SEARCH_RANKERS), default="observed",
+                   help="what decides the rungs (sh, hb) or the tables (layernas; observed "
+                        "or dynamics): observed held-out accuracy, dynamics predictor, gcn, "
+                        "or combined = mean normalised rank of dynamics and gcn; rs and re "
+                        "take observed only")
+    p.add_argument("--n", type=int, default=27,
+                   help="SH candidates (default 27); for rs, re and layernas it sizes the "
+                        "default --evaluations; hb ignores it")
+    p.add_argument("--eta", type=float, default=3, help="rung ratio (default 3)")
+    p.add_argument("--min-budget", type=int, default=100,
+                   help="first rung, mini-batches (default 100: the bundled dynamics "
+                        "predictor reads snapshots up to mini-batch 100)")
+    p.add_argument("--max-budget", type=int, default=900,
+                   help="last rung, mini-batches (default 900); the learning-rate schedule "
+                        "spans it")
+    p.add_argument("--evaluations", type=int, default=None,
+                   help="rs, re, layernas: evaluations (default: as many as one SH run of "
+                        "--n costs in mini-batches; rs trains each to --max-budget, re to the "
+                        "second rung, --min-budget x eta, layernas to --min-budget)")
+    p.add_argument("--model", default="small", help="model preset: paper, small, tiny")
+    p.add_argument("--snapshot-every", type=int, default=10,
+                   help="snapshot interval in mini-batches (default 10, as the bundled "
+                        "dynamics predictor)")
+    p.add_argument("--resize", type=int, default=16, help="input side (default 16)")
+    p.add_argument("--dataset", default="cifar10")
+    p.add_argument("--source", default=None, help="'bundled' (default) or 'shared' (full set)")
+    p.add_argument("--data-root", default=None, help="official CIFAR python folder or JPEG npz")
+    p.add_argument("--val-size", type=int, default=1000, help="held-out images (default 1000)")
+    p.add_argument("--train-size", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0, help="search seed: candidates, mutations")
+    p.add_argument("--train-seed", type=int, default=0,
+                   help="training seed (default 0; runs are shared by every --seed)")
+    p.add_argument("--store", required=True, help="run store folder (resumes from it)")
+    p.add_argument("--out", default=None,
+                   help="history CSV (default STORE/history-METHOD-RANKER-SEED.csv)")
+    p.add_argument("--predictor", default=None,
+                   help="dynamics predictor file (save_predictor) instead of the bundled one")
+    p.add_argument("--gcn-cells", type=int, default=172,
+                   help="gcn, combined: random table cells the GCN is fitted on (default "
+                        "172), kept out of the search")
+    p.add_argument("--charge", choices=["steps", "seconds"], default="steps",
+                   help="cost unit: mini-batches (default; load-independent) or wall seconds")
+    p.set_defaults(func=cmd_search)
+
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
     p.add_argument("--out", default="out/demo")
     p.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke run)")
@@ -203,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``workbench`` / ``python -m workbench``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the resume hint
     try:
         return int(args.func(args))
     except ValueError as exc:  # bad input: a clear message, no traceback
