@@ -2,9 +2,9 @@
 
 Training: learning curves, feature heatmaps and per-layer lines (weights vs gradients), the
 values at one snapshot, t-SNE of runs' feature maps. Tables: cheap signals vs accuracy,
-rank correlations with bootstrap CIs, predicted vs true. Search: regret bands over seeds, the
-Successive Halving rung diagram, LayerNAS bucket tables. Export: HTML always, PNG/SVG/PDF with
-kaleido >= 1 and a Chrome (:func:`static_export_available`).
+rank correlations with bootstrap CIs, predicted vs true. Search: regret bands over seeds, any
+search's scores against cost, the Successive Halving rung diagram, LayerNAS bucket tables.
+Export: HTML always, PNG/SVG/PDF with kaleido >= 1 and a Chrome (:func:`static_export_available`).
 """
 
 from workbench.viz._correlations import correlation_table_data, plot_correlation_table
@@ -28,10 +28,23 @@ from workbench.viz._layernas import (
     layernas_tables_html,
     plot_layernas_buckets,
 )
+from workbench.viz._nap2 import (
+    nap2_precision_frame,
+    nap2_results_frame,
+    plot_nap2_precision,
+    plot_nap2_regret,
+    plot_rung_scores,
+    plot_rung_taus,
+    rung_table_data,
+    rung_table_html,
+    rung_taus_frame,
+)
 from workbench.viz._predictors import plot_predicted_vs_true, predicted_vs_true_data
 from workbench.viz._search import (
     plot_regret,
+    plot_search_progress,
     plot_sh_rungs,
+    search_progress_data,
     sh_decisions_data,
     sh_rungs_data,
 )
@@ -67,19 +80,30 @@ __all__ = [
     "layernas_buckets_data",
     "layernas_tables_html",
     "load_feature_set",
+    "nap2_precision_frame",
+    "nap2_results_frame",
     "plot_correlation_table",
     "plot_feature_heatmap",
     "plot_feature_lines",
     "plot_layernas_buckets",
     "plot_learning_curves",
+    "plot_nap2_precision",
+    "plot_nap2_regret",
     "plot_predicted_vs_true",
     "plot_regret",
     "plot_run_curves",
+    "plot_rung_scores",
+    "plot_rung_taus",
+    "plot_search_progress",
     "plot_sh_rungs",
     "plot_signal_scatter",
     "plot_tsne",
     "predicted_vs_true_data",
     "result_curves_data",
+    "rung_table_data",
+    "rung_table_html",
+    "rung_taus_frame",
+    "search_progress_data",
     "sh_decisions_data",
     "sh_rungs_data",
     "signal_correlations",
