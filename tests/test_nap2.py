@@ -23,6 +23,7 @@ from workbench.search import (
     PredictorRanker,
     Ranker,
     SuccessiveHalving,
+    TabularBackend,
     TrainingBackend,
     nap2_methods,
     normalised_ranks,
@@ -358,3 +359,15 @@ def test_a_different_schedule_length_only_warns(backend, fitted):
     with pytest.warns(RuntimeWarning, match="schedule spans 200 mini-batches.*spans 9"):
         s = DynamicsRanker(other)([ev.cell for ev in evs], evs)
     assert np.isfinite(s).all()
+
+
+def test_pool_views_of_a_small_table_refuse_cells_outside_it():
+    with make(space="nb101", model="tiny") as b:
+        pool = b.sample(3, 0)
+        view = PoolBackend(b, None, exclude=pool[:1])
+        space = b.space
+        rng = np.random.default_rng(0)
+        outside = next(m for m in (space.mutate(pool[1], rng) for _ in range(200))
+                       if not TabularBackend("nb101").contains(m))
+        assert not b.contains(outside) and not view.contains(outside)
+        assert view.contains(pool[1]) and not view.contains(pool[0])

@@ -20,7 +20,7 @@ QUICK_SWITCH = 'QUICK = os.environ.get("WORKBENCH_QUICK") == "1"'
 def test_there_are_notebooks():
     names = {p.stem for p in NOTEBOOKS}
     assert {"00_tour", "01_quickstart", "02_feature_evolution", "03_predictors",
-            "04_successive_halving", "05_layernas", "06_paper_figures"} <= names
+            "04_successive_halving", "05_layernas", "06_paper_figures", "07_nap2"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

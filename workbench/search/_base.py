@@ -301,7 +301,8 @@ def check_eta(eta: Any) -> float:
 def check_budget(name: str, value: Any) -> float:
     """A finite, positive budget (ValueError naming ``name`` and the value otherwise)."""
     if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number of epochs, got {value!r}")
+        raise ValueError(f"{name} must be a positive budget (in the backend's unit: epochs or "
+                         f"mini-batches), got {value!r}")
     return value
 
 

@@ -73,9 +73,12 @@ class PoolBackend(Backend):
         return self.backend.resolve(cell)
 
     def contains(self, cell: Any) -> bool:
-        if not self.backend.contains(cell):
+        try:
+            if not self.backend.contains(cell):
+                return False
+            key = self.backend.cell_id(self.backend.resolve(cell))
+        except ValueError:  # e.g. a mutant an NB101 table does not hold
             return False
-        key = self.backend.cell_id(self.backend.resolve(cell))
         return key not in self.excluded and (self.pool is None or key in self._id_set)
 
     def cell_id(self, cell: Any) -> str:

@@ -328,6 +328,9 @@ class TrainingBackend(Backend):
             raise ValueError(f"cannot read cell {cell!r} in {self.space.name}: {exc}") from None
 
     def contains(self, cell: Any) -> bool:
+        """Whether ``cell`` can be trained here (with ``pool="table"``: whether it is in it)."""
+        if self._table is not None:
+            return self._table.contains(cell)
         try:
             self.cell_id(cell)
         except ValueError:
