@@ -60,6 +60,8 @@ class Backend(ABC):
 
     space: SearchSpace
     slow: bool = False
+    budget_unit: str = "epochs"  #: what a budget counts (for tables and widgets)
+    cost_unit: str = "s"  #: what ``Evaluation.cost`` counts (simulated or wall seconds)
 
     @abstractmethod
     def evaluate(self, cell: Any, budget: float, previous: Evaluation | None = None

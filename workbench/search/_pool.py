@@ -23,6 +23,8 @@ class PoolBackend(Backend):
         self.backend = backend
         self.space = backend.space
         self.slow = backend.slow
+        self.budget_unit = backend.budget_unit
+        self.cost_unit = backend.cost_unit
         self.excluded = frozenset(backend.cell_id(backend.resolve(c)) for c in exclude)
         self.pool: list[Any] | None = None
         if pool is not None:

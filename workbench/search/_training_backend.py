@@ -181,6 +181,8 @@ class TrainingBackend(Backend):
         self.progress = bool(progress)
         self.reuse = reuse
         self.charge = charge
+        self.budget_unit = "mini-batches" if unit == "steps" else "epochs"
+        self.cost_unit = "mini-batches" if charge == "steps" else "s"
         self.model_kwargs = model_kwargs(self.space.name, model)  # names a bad preset
         self.model_preset = model if isinstance(model, str) else None
         self._max = check_budget("max_budget", max_budget)

@@ -73,8 +73,8 @@ class SearchView:
         s = search
         ranker = getattr(getattr(s, "ranker", None), "name", "?")
         text = (f"{html.escape(s.name)} with ranker <b>{html.escape(ranker)}</b>: "
-                f"{s.n_steps} steps, {s.n_evaluations} evaluations, {s.total_cost:,.0f} s "
-                "charged")
+                f"{s.n_steps} steps, {s.n_evaluations} evaluations, {s.total_cost:,.0f} "
+                f"{html.escape(getattr(s.backend, 'cost_unit', 's'))} charged")
         try:
             cell, score = s.best()
         except RuntimeError:
@@ -119,7 +119,8 @@ class SHView(SearchView):
         if rows.empty:
             return []
         return [line for r in sorted(set(rows["rung"].astype(int)))
-                for line in sh_rung_lines(search.rung_table(r))]
+                for line in sh_rung_lines(search.rung_table(r),
+                                          getattr(search.backend, "budget_unit", "epochs"))]
 
     def status(self, search: Any) -> str:
         s = search
@@ -157,7 +158,8 @@ class LayerNASView(SearchView):
         lo, hi = s.target
         text = (f"LayerNAS on <b>{html.escape(s.space.name)}</b>, target {lo:g}-{hi:g}: "
                 f"iteration {s.iteration}, {s.n_evaluations} evaluated, "
-                f"{s.total_cost:,.0f} s charged")
+                f"{s.total_cost:,.0f} {html.escape(getattr(s.backend, 'cost_unit', 's'))} "
+                "charged")
         try:
             best = s.found()
         except RuntimeError:

@@ -156,7 +156,7 @@ def fresh_copy(search: Any) -> Any:
     return copy.deepcopy(search, memo)
 
 
-def sh_rung_lines(table: pd.DataFrame) -> list[str]:
+def sh_rung_lines(table: pd.DataFrame, unit: str = "epochs") -> list[str]:
     """Decision log of one SH rung table: how many were kept and who, who was dropped."""
     if table.empty or (table["decision"] == "pending").all():
         return [f"{len(table)} candidates pending at rung 0"]
@@ -169,7 +169,7 @@ def sh_rung_lines(table: pd.DataFrame) -> list[str]:
         return ", ".join(f"{c} ({s:.2f})" for c, s in
                          zip(d["candidate"], d["ranker_score"], strict=True))
 
-    lines = [f"rung {rung} @ {budget:g} epochs: kept {len(kept)} of {len(table)}: {fmt(kept)}"]
+    lines = [f"rung {rung} @ {budget:g} {unit}: kept {len(kept)} of {len(table)}: {fmt(kept)}"]
     if len(dropped):
         lines.append(f"  dropped: {fmt(dropped.head(12))}"
                      + (f" ... (+{len(dropped) - 12})" if len(dropped) > 12 else ""))
