@@ -45,7 +45,7 @@ from scipy import stats
 
 from workbench.benchmarks import get_benchmark
 from workbench.evaluation import kendall_tau
-from workbench.predictors import dynamics_inputs, load_predictor, save_predictor
+from workbench.predictors import dynamics_inputs, load_predictor, save_predictor, snapshot_maps
 from workbench.search import (
     DynamicsRanker,
     TrainingBackend,
@@ -205,11 +205,6 @@ def _aggregate(summary: pd.DataFrame, curves: pd.DataFrame, taus: pd.DataFrame,
             "offline_in_online_budgets": offline / budget}
 
 
-def _maps(ev: Any, step: int) -> np.ndarray:
-    cut = ev.snapshots.truncate(step)
-    return np.concatenate([cut.weights, cut.grads], axis=-1)
-
-
 def _transfer_datasets(bench: Any, off: Any, backend: Any, store: Path) -> dict[str, Any]:
     """Kendall tau of the CIFAR-10 rung-0 predictor on every online run's rung-0 snapshots
     against each dataset's final accuracy (NB201 has three), beside the parameter count."""
@@ -220,9 +215,9 @@ def _transfer_datasets(bench: Any, off: Any, backend: Any, store: Path) -> dict[
     evs = [backend.evaluate(c, step) for c in runs["cell_id"]]  # answered from the store
     table = bench.table().set_index(bench.table()["cell_id"].astype(str))
     ids = [ev.cell_id for ev in evs]
-    ok = [i for i, ev in enumerate(evs) if np.isfinite(_maps(ev, step)).all()]
+    ok = [i for i, ev in enumerate(evs) if np.isfinite(snapshot_maps(ev.snapshots, step)).all()]
     pred = np.asarray(off.predictors[step].predict(
-        dynamics_inputs(np.stack([_maps(evs[i], step) for i in ok]))), float)
+        dynamics_inputs(np.stack([snapshot_maps(evs[i].snapshots, step) for i in ok]))), float)
     params = table.loc[[ids[i] for i in ok], "params"].to_numpy(float)
     for ds in bench.datasets:
         y = bench.all_accuracies(dataset=ds).set_axis(table.index).loc[[ids[i] for i in ok]]

@@ -38,6 +38,7 @@ from workbench.predictors._dynamics_data import (
     dynamics_inputs,
     layer_mask,
     load_dynamics,
+    snapshot_maps,
     split_inputs,
 )
 from workbench.predictors._gcn import (
@@ -98,6 +99,7 @@ __all__ = [
     "read_header",
     "register_proxy",
     "save_predictor",
+    "snapshot_maps",
     "split_graphs",
     "split_inputs",
     "summary_feature_names",

@@ -17,6 +17,7 @@ from workbench.predictors import (
     dynamics_inputs,
     graphs_from_cells,
     load_predictor,
+    snapshot_maps,
 )
 from workbench.search._base import Evaluation, Ranker
 from workbench.spaces import SearchSpace, get_space
@@ -154,8 +155,7 @@ class DynamicsRanker(Ranker):
         maps, keep = [], []
         for i, ev in enumerate(results):
             self._check(ev, step, predictor)
-            cut = ev.snapshots.truncate(step)
-            m = np.concatenate([cut.weights, cut.grads], axis=-1)
+            m = snapshot_maps(ev.snapshots, step)
             status = ev.info.get("status") if isinstance(ev.info, Mapping) else None
             if status == "diverged" or not np.isfinite(m).all():
                 why = "diverged" if status == "diverged" else "has NaN/inf snapshots"

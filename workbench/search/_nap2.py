@@ -22,7 +22,13 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from workbench.evaluation import kendall_tau
-from workbench.predictors import DynamicsForest, GCNPredictor, dynamics_inputs, graphs_from_cells
+from workbench.predictors import (
+    DynamicsForest,
+    GCNPredictor,
+    dynamics_inputs,
+    graphs_from_cells,
+    snapshot_maps,
+)
 from workbench.search._base import Backend, Evaluation, Search, check_count
 from workbench.search._combine import CombinedRanker
 from workbench.search._dynamics_ranker import DynamicsRanker, GraphRanker
@@ -97,11 +103,6 @@ def regret_at(curve: pd.DataFrame, cost: float) -> float:
 # -- the offline phase ----------------------------------------------------------------------
 
 
-def _maps(ev: Evaluation, step: int) -> np.ndarray:
-    cut = ev.snapshots.truncate(step)
-    return np.concatenate([cut.weights, cut.grads], axis=-1)
-
-
 @dataclass
 class OfflinePhase:
     """What the offline phase produced: its cells and runs, one fitted dynamics predictor per
@@ -138,7 +139,7 @@ def offline_phase(backend: Any, cells: Sequence[Any], steps: Sequence[int], *,
     train_s = float(sum(ev.info.get("wall_seconds", math.nan) for ev in evs))
     keep, dropped = [], []
     for ev in evs:
-        m = _maps(ev, max(steps)) if ev.snapshots is not None else None
+        m = snapshot_maps(ev.snapshots, max(steps)) if ev.snapshots is not None else None
         if m is None or not np.isfinite(m).all() or not math.isfinite(ev.final) \
                 or ev.info.get("status") == "diverged":
             dropped.append(ev.cell_id)
@@ -151,7 +152,8 @@ def offline_phase(backend: Any, cells: Sequence[Any], steps: Sequence[int], *,
     recipe = dict(keep[0].info.get("recipe", {}))
     predictors = {}
     for s in steps:
-        est = clone(estimator).fit(dynamics_inputs(np.stack([_maps(ev, s) for ev in keep])), y)
+        maps = np.stack([snapshot_maps(ev.snapshots, s) for ev in keep])
+        est = clone(estimator).fit(dynamics_inputs(maps), y)
         est.metadata_ = {"step": s, "model_preset": recipe.get("model_preset"),
                          "snapshot_every": recipe.get("snapshot_every"),
                          "space": recipe.get("space"), "dataset": recipe.get("dataset"),
