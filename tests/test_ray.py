@@ -83,6 +83,9 @@ def test_collection_matches_the_local_backend_and_resumes(tmp_path, ray_local):
             y = remote.load_arrays(b.loc[key, "run_id"], name)
             assert x.keys() == y.keys()
             for k in x:
+                if k == "wall_seconds":  # a clock reading, the same only by chance
+                    assert np.isfinite(x[k]).all() and np.isfinite(y[k]).all()
+                    continue
                 np.testing.assert_array_equal(x[k], y[k], err_msg=f"{key} {name}/{k}")
 
 
