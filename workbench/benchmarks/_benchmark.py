@@ -12,8 +12,7 @@ import pandas as pd
 
 from workbench._registry import Registry
 from workbench.benchmarks._tables import read_table
-from workbench.spaces import SearchSpace, as_rng, get_space
-from workbench.spaces._base import RngLike
+from workbench.spaces import RngLike, SearchSpace, as_rng, get_space
 
 
 class CellNotInTableError(LookupError):

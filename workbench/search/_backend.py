@@ -11,8 +11,7 @@ import pandas as pd
 
 from workbench.benchmarks import TabularBenchmark, get_benchmark
 from workbench.search._base import _EPS, Backend, Evaluation, check_budget
-from workbench.spaces import as_rng
-from workbench.spaces._base import RngLike
+from workbench.spaces import RngLike, as_rng
 
 
 class TabularBackend(Backend):

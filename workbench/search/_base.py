@@ -15,8 +15,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from workbench._registry import Registry
-from workbench.spaces import SearchSpace, as_rng
-from workbench.spaces._base import RngLike
+from workbench.spaces import RngLike, SearchSpace, as_rng
 
 _EPS = 1e-9  # relative tolerance when comparing budgets computed as min * eta**i
 

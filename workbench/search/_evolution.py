@@ -17,7 +17,7 @@ from workbench.search._base import (
     check_count,
     register_search,
 )
-from workbench.spaces._base import RngLike
+from workbench.spaces import RngLike
 
 
 @register_search("evolution")

@@ -18,7 +18,7 @@ from workbench.search._base import (
     register_search,
 )
 from workbench.search._sh import SuccessiveHalving, sh_schedule
-from workbench.spaces._base import RngLike
+from workbench.spaces import RngLike
 
 
 def hyperband_brackets(min_budget: float, max_budget: float, eta: float = 3) -> pd.DataFrame:

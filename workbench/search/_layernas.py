@@ -65,8 +65,7 @@ from workbench.search._base import (
     check_budget,
     register_search,
 )
-from workbench.spaces import as_rng
-from workbench.spaces._base import RngLike
+from workbench.spaces import RngLike, as_rng
 
 Candidate = tuple[Hashable, ...]
 Evaluator = Callable[[Candidate], float]

@@ -7,8 +7,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from workbench.search._base import Backend, Evaluation
-from workbench.spaces import as_rng
-from workbench.spaces._base import RngLike
+from workbench.spaces import RngLike, as_rng
 
 
 class PoolBackend(Backend):

@@ -15,7 +15,7 @@ from workbench.search._base import (
     rank_order,
     register_search,
 )
-from workbench.spaces._base import RngLike
+from workbench.spaces import RngLike
 
 
 @register_search("random")

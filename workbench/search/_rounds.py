@@ -22,7 +22,7 @@ from workbench.search._base import (
     register_search,
 )
 from workbench.search._sh import SuccessiveHalving, sh_schedule
-from workbench.spaces._base import RngLike
+from workbench.spaces import RngLike
 
 #: The encoding ``table_features`` uses per space unless told otherwise.
 DEFAULT_ENCODING = {"nb201": "onehot", "nb101": "adjacency"}

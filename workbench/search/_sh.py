@@ -21,7 +21,7 @@ from workbench.search._base import (
     rank_order,
     register_search,
 )
-from workbench.spaces._base import RngLike
+from workbench.spaces import RngLike
 
 RUNG_COLUMNS = ("rung", "candidate", "cell", "budget", "fidelity", "score", "ranker_score",
                 "rank", "decision", "final")  # final: the table's, for analysis only

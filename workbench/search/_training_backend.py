@@ -34,8 +34,7 @@ from workbench.benchmarks import TabularBenchmark, get_benchmark
 from workbench.features import FEATURE_SCHEMA_VERSION, Snapshots
 from workbench.search._backend import TabularBackend
 from workbench.search._base import _EPS, Backend, Evaluation, check_budget
-from workbench.spaces import SearchSpace, as_rng, get_space
-from workbench.spaces._base import RngLike
+from workbench.spaces import RngLike, SearchSpace, as_rng, get_space
 from workbench.store import RunRequest, RunStore, default_worker
 from workbench.training import TrainConfig, Trainer, TrainResult, model_kwargs, seeded
 

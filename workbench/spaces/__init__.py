@@ -4,7 +4,14 @@ Use :func:`get_space` (``"nb101"`` or ``"nb201"``) for the common :class:`Search
 or the cell classes directly.
 """
 
-from workbench.spaces._base import SearchSpace, as_rng, get_space, list_spaces, register_space
+from workbench.spaces._base import (
+    RngLike,
+    SearchSpace,
+    as_rng,
+    get_space,
+    list_spaces,
+    register_space,
+)
 from workbench.spaces._layers import count_parameters, parameterised_layers, trainable_parameters
 from workbench.spaces._nb101 import NB101_OPS, NB101Cell, NB101Space
 from workbench.spaces._nb201 import (
@@ -25,6 +32,7 @@ __all__ = [
     "NB201Cell",
     "NB201Network",
     "NB201Space",
+    "RngLike",
     "SearchSpace",
     "as_rng",
     "count_nb201_params",
