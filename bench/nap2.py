@@ -51,6 +51,7 @@ from workbench.search import (
     TrainingBackend,
     nap2_methods,
     offline_phase,
+    regret_at,
     run_online,
     rung_correlations,
     sh_cost,
@@ -169,11 +170,7 @@ def _aggregate(summary: pd.DataFrame, curves: pd.DataFrame, taus: pd.DataFrame,
         c = curves[curves["method"] == m]
         at = {}
         for f in grid:
-            vals = []
-            for _, cs in c.groupby("seed"):
-                ok = cs[cs["cost"] <= f * budget * (1 + 1e-9)]
-                vals.append(float(ok["regret"].iloc[-1]) if len(ok) else math.nan)
-            at[str(f)] = _ci(vals)
+            at[str(f)] = _ci([regret_at(cs, f * budget) for _, cs in c.groupby("seed")])
         uses = m.startswith("SH+")
         online = float(g["cost"].mean())
         row = {"regret_at_budget": _ci(g["regret"].tolist()), "regret_at_fraction": at,
@@ -189,11 +186,11 @@ def _aggregate(summary: pd.DataFrame, curves: pd.DataFrame, taus: pd.DataFrame,
             if col in g and g[col].notna().any():
                 row[col] = _ci(g[col].tolist())
         t = taus[taus["method"] == m] if len(taus) else taus
-        if len(t):
+        if len(t):  # SH's rungs (Hyperband's rungs belong to brackets: not averaged here)
+            sh_rungs = "bracket" not in t or t["bracket"].isna().all()
             row["rung_tau"] = {str(int(r)): {"ranker": _ci(tr["tau_ranker"].tolist()),
                                              "observed": _ci(tr["tau_observed"].tolist())}
-                               for r, tr in t.groupby("rung")} if "bracket" not in t or \
-                t["bracket"].isna().all() else {}
+                               for r, tr in t.groupby("rung")} if sh_rungs else {}
         methods[m] = row
     goal: dict[str, Any] = {}
     if "SH" in methods and "SH+dynamics" in methods:
