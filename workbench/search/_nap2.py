@@ -128,7 +128,7 @@ def offline_phase(backend: Any, cells: Sequence[Any], steps: Sequence[int], *,
     """Train ``cells`` to ``max(steps)`` mini-batches on ``backend`` (a TrainingBackend with a
     table: the labels are its final accuracies), fit a clone of ``estimator`` (default
     ``DynamicsForest()``) on the snapshots up to each step and ``gcn`` (default a rank-target
-    GCN; None-like ``False`` to skip) on the cells' graphs. Diverged or non-finite runs are
+    GCN; ``False``: none) on the cells' graphs. Diverged or non-finite runs are
     left out of the fit (``dropped``)."""
     steps = sorted({check_count("step", s) for s in steps})
     if not cells:
