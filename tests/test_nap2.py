@@ -242,7 +242,8 @@ def test_normalised_ranks_and_zscores():
     np.testing.assert_allclose(normalised_ranks([np.nan, 1.0, 1.0]), [0.0, 0.75, 0.75])
     assert normalised_ranks([4.0]).tolist() == [0.5]
     z = zscores([1.0, 3.0, np.nan])
-    np.testing.assert_allclose(z[:2], [-1.0, 1.0]) and z[2] == -2.0
+    np.testing.assert_allclose(z[:2], [-1.0, 1.0])
+    assert z[2] == -2.0
 
 
 def test_combined_ranker_is_the_mean_of_normalised_ranks():
@@ -319,8 +320,10 @@ def test_selection_and_precision_follow_the_search(nb201_backend):
     assert rc["n"].tolist() == sh.schedule()["n"].tolist()
     assert math.isnan(rc["tau_ranker"].iloc[-1]) and -1 <= rc["tau_ranker"].iloc[0] <= 1
     curve = search_curve(sh, "SH")
-    assert regret_at(curve, 0) != regret_at(curve, 0) and regret_at(curve, math.inf) == \
-        curve["regret"].iloc[-1]
+    assert math.isnan(regret_at(curve, 0))  # nothing evaluated for free
+    assert regret_at(curve, math.inf) == curve["regret"].iloc[-1]
+    first = curve["cost"].iloc[0]
+    assert regret_at(curve, first) == curve["regret"].iloc[0]
 
 
 def test_the_experiment_runs_end_to_end_in_tiny_sizes(tmp_path):
