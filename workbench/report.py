@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+
+from workbench._io import atomic_write
 
 _STYLE = """
 body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;color:#222;
@@ -70,10 +71,5 @@ class HtmlReport:
                 f"NAS Workbench</p>{''.join(self.parts)}</body></html>")
 
     def write(self, path: str | Path) -> Path:
-        """Write the report atomically (temp file + rename) and return its path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(self.to_html(), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        """Write the report atomically (temp file, fsync, rename) and return its path."""
+        return atomic_write(path, self.to_html())

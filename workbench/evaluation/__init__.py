@@ -1,5 +1,6 @@
 """Judging predictors: rank, selection and error metrics with bootstrap CIs, the simple baselines
-every claim must beat, grouped cross-validation, cost accounting, predicted-vs-true plots."""
+every claim must beat, grouped cross-validation and cost accounting (no plotting: see
+``workbench.viz``)."""
 
 from workbench.evaluation._compare import (
     TIDY_COLUMNS,
@@ -9,10 +10,10 @@ from workbench.evaluation._compare import (
     grouped_cross_validate,
     grouped_folds,
     metrics_table,
-    plot_predicted_vs_true,
 )
 from workbench.evaluation._metrics import (
     METRICS,
+    ArrayLike,
     Cost,
     Stopwatch,
     bootstrap_ci,
@@ -22,6 +23,7 @@ from workbench.evaluation._metrics import (
     mae,
     mean_baseline_errors,
     mse,
+    paired_arrays,
     point_metrics,
     r2,
     rank_correlations,
@@ -35,6 +37,7 @@ from workbench.evaluation._metrics import (
 __all__ = [
     "METRICS",
     "TIDY_COLUMNS",
+    "ArrayLike",
     "Cost",
     "Stopwatch",
     "benchmark_baselines",
@@ -50,7 +53,7 @@ __all__ = [
     "mean_baseline_errors",
     "metrics_table",
     "mse",
-    "plot_predicted_vs_true",
+    "paired_arrays",
     "point_metrics",
     "r2",
     "rank_correlations",

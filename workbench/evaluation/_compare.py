@@ -1,5 +1,5 @@
 """One-call judgement of predictors: tidy metric tables with bootstrap CIs, the simple baselines
-every claim must beat, grouped cross-validation, and the predicted-vs-true scatter."""
+every claim must beat, and grouped cross-validation (the figures live in ``workbench.viz``)."""
 
 from __future__ import annotations
 
@@ -9,25 +9,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from workbench._checks import check_int
 from workbench.evaluation._metrics import (
     ArrayLike,
     Cost,
     Metric,
     Stopwatch,
     _applicable,
-    _paired,
     _vector,
     bootstrap_cis,
     mae,
     mean_baseline_errors,
     mse,
+    paired_arrays,
     point_metrics,
     resolve_metrics,
 )
 
 if TYPE_CHECKING:
-    import plotly.graph_objects as go
-
     from workbench.benchmarks import TabularBenchmark
 
 #: Columns of the tidy tables returned by :func:`evaluate_predictions` / :func:`compare_predictors`.
@@ -64,7 +63,7 @@ def evaluate_predictions(pred: ArrayLike, true: ArrayLike, *, name: str = "predi
     checked = {}
     for label, values in preds.items():
         try:
-            checked[label] = _paired(values, t)[0]
+            checked[label] = paired_arrays(values, t)[0]
         except ValueError as err:
             raise ValueError(f"predictor {label!r}: {err}") from None
     fns = resolve_metrics(metrics)
@@ -126,7 +125,7 @@ def benchmark_baselines(bench: TabularBenchmark, cells: Iterable[Any], *,
     benchmark's simulated training seconds for those cells (``features_s``).
     """
     ids = _cell_ids(bench, cells)
-    final = bench.fidelity(dataset)
+    final = bench.fidelity(dataset=dataset)
     table = bench.table().set_index("cell_id").loc[ids]
     preds = {"params": table["params"].to_numpy(float)}
     costs = {"params": Cost()}
@@ -134,7 +133,7 @@ def benchmark_baselines(bench: TabularBenchmark, cells: Iterable[Any], *,
         if f.dataset == final.dataset and f.split == "val" and f.epochs < final.epochs:
             preds[f"acc@{f.epochs}"] = table[f.label].to_numpy(float)
             costs[f"acc@{f.epochs}"] = Cost(features_s=float(sum(
-                bench.cost(i, f.epochs, final.dataset) for i in ids)))
+                bench.cost(i, dataset=final.dataset, epochs=f.epochs) for i in ids)))
     return preds, costs
 
 
@@ -167,7 +166,7 @@ def compare_predictors(predictions: Mapping[str, ArrayLike], true: ArrayLike | N
     if true is None:
         raise ValueError("true is required unless bench and cells are given")
     t = _vector(true, "truth (labels)")
-    _paired(t, t)
+    paired_arrays(t, t)
     if baselines:
         extra["mean"] = np.full_like(t, t.mean() if train_mean is None else float(train_mean))
         all_costs.setdefault("mean", Cost())
@@ -193,8 +192,7 @@ def grouped_folds(groups: ArrayLike | Sequence[Any], n_splits: int = 5, *, shuff
     if g.ndim != 1:
         raise ValueError(f"groups must be one-dimensional, got shape {g.shape}")
     n_groups = len(pd.unique(g))
-    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-        raise ValueError(f"n_splits must be an int >= 2, got {n_splits!r}")
+    check_int("n_splits", n_splits, minimum=2)
     if n_splits > n_groups:
         raise ValueError(f"n_splits={n_splits} exceeds the number of groups ({n_groups})")
     from sklearn.model_selection import GroupKFold  # lazy: keeps this package light to import
@@ -219,7 +217,7 @@ def grouped_cross_validate(estimator: Any, X: Any, y: ArrayLike, groups: ArrayLi
     from sklearn.base import clone
 
     yv = _vector(y, "y")
-    _paired(yv, yv)
+    paired_arrays(yv, yv)
     n = len(X)
     if n != yv.size or len(groups) != yv.size:
         raise ValueError(f"X, y and groups differ in length: {n}, {yv.size}, {len(groups)}")
@@ -237,15 +235,3 @@ def grouped_cross_validate(estimator: Any, X: Any, y: ArrayLike, groups: ArrayLi
                      "mse_mean_baseline": base["mse"], "mae_mean_baseline": base["mae"],
                      **cost.as_dict()})
     return pd.DataFrame(rows)
-
-
-# -- figure ----------------------------------------------------------------------------------------
-
-def plot_predicted_vs_true(pred: ArrayLike | Mapping[str, ArrayLike], true: ArrayLike, *,
-                           cell_ids: Sequence[Any] | None = None, name: str = "predictor",
-                           title: str | None = None) -> go.Figure:
-    """Scatter of predicted against true values (one trace per predictor), tau in the legend."""
-    from workbench.viz._predictors import plot_predicted_vs_true as draw
-    from workbench.viz._predictors import predicted_vs_true_data
-
-    return draw(predicted_vs_true_data(pred, true, cell_ids=cell_ids, name=name), title=title)

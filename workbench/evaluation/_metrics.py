@@ -19,6 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from workbench._checks import check_int, check_real
+
+#: What the metrics accept as a vector of predictions or labels.
 ArrayLike = np.ndarray | pd.Series | Sequence[float]
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -34,8 +37,11 @@ def _vector(values: Any, what: str) -> np.ndarray:
     return arr.ravel()
 
 
-def _paired(pred: ArrayLike, true: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Validated (predictions, truth): same length, at least 2 pairs, all finite."""
+def paired_arrays(pred: ArrayLike, true: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``(pred, true)`` as validated 1-D float arrays: same length, at least 2 pairs, all finite.
+
+    The check every metric runs first; public so that figures validate their input the same way.
+    """
     p, t = _vector(pred, "predictions"), _vector(true, "truth (labels)")
     if p.shape != t.shape:
         raise ValueError(f"predictions and truth differ in length: {p.size} vs {t.size}")
@@ -61,13 +67,13 @@ def _quiet(fn: Callable[..., Any], *args: Any) -> Any:
 
 def kendall_tau(pred: ArrayLike, true: ArrayLike) -> float:
     """Kendall's tau-b between predictions and truth (ties handled as scipy does)."""
-    p, t = _paired(pred, true)
+    p, t = paired_arrays(pred, true)
     return float(_quiet(stats.kendalltau, p, t).statistic)
 
 
 def spearman_rho(pred: ArrayLike, true: ArrayLike) -> float:
     """Spearman's rank correlation between predictions and truth."""
-    p, t = _paired(pred, true)
+    p, t = paired_arrays(pred, true)
     return float(_quiet(stats.spearmanr, p, t).statistic)
 
 
@@ -76,7 +82,7 @@ def weighted_tau(pred: ArrayLike, true: ArrayLike) -> float:
 
     Symmetric in its arguments (scipy averages the rankings by either side).
     """
-    p, t = _paired(pred, true)
+    p, t = paired_arrays(pred, true)
     return float(_quiet(stats.weightedtau, p, t).statistic)
 
 
@@ -118,7 +124,7 @@ def top_k_precision(pred: ArrayLike, true: ArrayLike, k: int | float = 5) -> flo
     ``k`` may be a fraction of n (0.05 = top 5 %). Ties: a pick tied with the true k-th best
     counts as a hit; picks tied at the predicted boundary count in expectation (random order).
     """
-    p, t = _paired(pred, true)
+    p, t = paired_arrays(pred, true)
     k = resolve_k(k, p.size)
     good = t >= np.sort(t)[::-1][k - 1]
     boundary = np.sort(p)[::-1][k - 1]
@@ -133,7 +139,7 @@ def regret_at_1(pred: ArrayLike, true: ArrayLike) -> float:
 
     Ties for the top prediction are averaged (the expected regret of a random tie-break).
     """
-    p, t = _paired(pred, true)
+    p, t = paired_arrays(pred, true)
     return float(t.max() - t[p == p.max()].mean())
 
 
@@ -141,19 +147,19 @@ def regret_at_1(pred: ArrayLike, true: ArrayLike) -> float:
 
 def mse(pred: ArrayLike, true: ArrayLike) -> float:
     """Mean squared error (in the truth's units squared)."""
-    p, t = _paired(pred, true)
+    p, t = paired_arrays(pred, true)
     return float(np.mean((p - t) ** 2))
 
 
 def mae(pred: ArrayLike, true: ArrayLike) -> float:
     """Mean absolute error (in the truth's units)."""
-    p, t = _paired(pred, true)
+    p, t = paired_arrays(pred, true)
     return float(np.mean(np.abs(p - t)))
 
 
 def r2(pred: ArrayLike, true: ArrayLike) -> float:
     """Coefficient of determination 1 - SS_res / SS_tot (NaN when the truth is constant)."""
-    p, t = _paired(pred, true)
+    p, t = paired_arrays(pred, true)
     ss_tot = float(np.sum((t - t.mean()) ** 2))
     return float("nan") if ss_tot == 0.0 else 1.0 - float(np.sum((p - t) ** 2)) / ss_tot
 
@@ -165,7 +171,7 @@ def mean_baseline_errors(true: ArrayLike, mean: float | None = None) -> dict[str
     constant can do); pass the training labels' mean for the honest out-of-sample baseline.
     """
     t = _vector(true, "truth (labels)")
-    _paired(t, t)
+    paired_arrays(t, t)
     c = float(t.mean()) if mean is None else float(mean)
     if not math.isfinite(c):
         raise ValueError(f"the baseline constant must be finite, got {mean!r}")
@@ -216,7 +222,7 @@ def _applicable(metrics: Mapping[str, Metric], n: int) -> dict[str, Metric]:
 def point_metrics(pred: ArrayLike, true: ArrayLike,
                   metrics: Sequence[str] | Mapping[str, Metric] | None = None) -> dict[str, float]:
     """Every requested metric of ``pred`` against ``true`` (top-k with k > n come out NaN)."""
-    p, t = _paired(pred, true)
+    p, t = paired_arrays(pred, true)
     fns = resolve_metrics(metrics)
     ok = _applicable(fns, p.size)
     return {m: float(ok[m](p, t)) if m in ok else float("nan") for m in fns}
@@ -225,10 +231,8 @@ def point_metrics(pred: ArrayLike, true: ArrayLike,
 # -- bootstrap -----------------------------------------------------------------------------------
 
 def _check_boot(n_boot: int, level: float) -> None:
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be an int >= 1, got {n_boot!r}")
-    if not (isinstance(level, (int, float)) and 0.0 < level < 1.0):
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    check_int("n_boot", n_boot, minimum=1)
+    check_real("level", level, minimum=0, maximum=1, inclusive="neither")
 
 
 def bootstrap_samples(n: int, n_boot: int = 200, seed: int = 0) -> np.ndarray:
@@ -245,7 +249,7 @@ def bootstrap_cis(pred: ArrayLike, true: ArrayLike, metrics: Mapping[str, Metric
     Resamples where a metric is undefined (NaN, e.g. all picks tied) are left out of its
     interval; a metric undefined on every resample gets (NaN, NaN).
     """
-    p, t = _paired(pred, true)
+    p, t = paired_arrays(pred, true)
     _check_boot(n_boot, level)
     values = {m: np.empty(int(n_boot)) for m in metrics}
     for b, idx in enumerate(bootstrap_samples(p.size, n_boot, seed)):

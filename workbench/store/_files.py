@@ -1,53 +1,16 @@
-"""Atomic file writes (temp file + fsync + ``os.replace``) and pickle-free ``.npz`` I/O."""
+"""Pickle-free ``.npz`` I/O for the run store, written atomically (``workbench._io``)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 import numpy as np
 
+from workbench._io import atomic_write
 from workbench.store._validate import check_file_name
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (best effort: not all platforms allow it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` via ``write(fileobj)`` so readers see the old file or the whole new one.
-
-    The data goes to a hidden ``.<name>.*.tmp`` file in the same folder, is fsynced, then renamed
-    over ``path``; a crash before the rename leaves ``path`` untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w+b") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 def check_arrays(arrays: Mapping[str, object]) -> dict[str, np.ndarray]:
@@ -74,7 +37,7 @@ def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     such as ``file`` cannot clash with that function's own arguments.
     """
 
-    def write(fh: IO[bytes]) -> None:
+    def write(fh: BinaryIO) -> None:
         with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             for name, arr in arrays.items():
                 with zf.open(f"{name}.npy", "w", force_zip64=True) as member:

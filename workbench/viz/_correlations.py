@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.evaluation import METRICS, bootstrap_cis, point_metrics
-from workbench.evaluation._metrics import ArrayLike
+from workbench.evaluation import METRICS, ArrayLike, bootstrap_cis, point_metrics
 from workbench.viz._theme import apply_theme
 
 _SHORT = {"kendall_tau": "Kendall τ", "spearman_rho": "Spearman ρ", "weighted_tau": "weighted τ"}

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.evaluation._metrics import ArrayLike, _paired, kendall_tau, spearman_rho
+from workbench.evaluation import ArrayLike, kendall_tau, paired_arrays, spearman_rho
 from workbench.viz._theme import apply_theme
 
 
@@ -26,7 +26,7 @@ def predicted_vs_true_data(pred: ArrayLike | Mapping[str, ArrayLike], true: Arra
     frames = []
     for label, values in preds.items():
         try:
-            p, t = _paired(values, true)
+            p, t = paired_arrays(values, true)
         except ValueError as err:
             raise ValueError(f"predictor {label!r}: {err}") from None
         ids = np.arange(t.size) if cell_ids is None else np.asarray(cell_ids, dtype=object)

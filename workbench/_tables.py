@@ -1,4 +1,8 @@
-"""Reading the bundled tabular benchmarks (raw tables, as published)."""
+"""Reading the bundled tabular benchmarks (raw tables, as published).
+
+A base module so that both ``spaces`` (index <-> cell mapping) and ``benchmarks`` (queries) can
+read the tables without one importing the other.
+"""
 
 from __future__ import annotations
 
