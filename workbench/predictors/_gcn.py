@@ -3,9 +3,10 @@
 Input format (``X``): a float array of shape ``[n, N, N + n_ops]``; for each cell, its ``N x N``
 adjacency (``X[i, u, v] = 1`` for an edge u -> v) followed by one-hot node ops
 (``X[i, u, N:]``). Graphs with fewer than N nodes are zero-padded at the end; a node is real iff
-its one-hot row is non-zero. :func:`graphs_from_cells` builds it for NAS-Bench-101
-(N = 7, ops :data:`NB101_GRAPH_OPS`, pruned spec) and NAS-Bench-201 (op-on-node form, N = 8,
-ops :data:`NB201_GRAPH_OPS`, pruned to the nodes on an input-output path).
+its one-hot row is non-zero. :func:`graphs_from_cells` builds it for any registered space
+from the space's own graph: ``N = space.graph_nodes``, ops one-hot over ``space.graph_ops``,
+adjacency and labels from ``space.to_graph(cell)`` (NAS-Bench-101: the pruned spec, N = 7;
+NAS-Bench-201: the op-on-node form pruned to the nodes on an input-output path, N = 8).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from workbench._device import resolve_device
+from workbench.predictors._predictor_registry import register_predictor
 from workbench.predictors._targets import check_target, transform_target
 from workbench.predictors._torch_fit import (
     check_dropout,
@@ -30,42 +32,23 @@ from workbench.predictors._torch_fit import (
     torch_threads,
     train_minibatches,
 )
-from workbench.spaces import get_space
-from workbench.spaces._nb101 import CONV1X1, CONV3X3, INPUT, MAX_VERTICES, MAXPOOL3X3, OUTPUT
+from workbench.spaces import SearchSpace, get_space
 
-#: Node op vocabulary (one-hot order) of NAS-Bench-101 graphs.
-NB101_GRAPH_OPS: tuple[str, ...] = (INPUT, CONV1X1, CONV3X3, MAXPOOL3X3, OUTPUT)
-#: Node op vocabulary of NAS-Bench-201 op-on-node graphs (``none`` edges are dropped).
-NB201_GRAPH_OPS: tuple[str, ...] = (
-    "input", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "output")
 #: Version of the graph encoding a fitted GCN reads; saved in predictor files and checked on
 #: load. 1: NB201 graphs kept nodes on no input-output path; 2: they are pruned.
 GRAPH_SCHEMA_VERSION = 2
-#: Padded node count per space: NB101 7 vertices; NB201 input + 6 edge nodes + output.
-GRAPH_NODES = {"nb101": MAX_VERTICES, "nb201": 8}
-_VOCAB = {"nb101": NB101_GRAPH_OPS, "nb201": NB201_GRAPH_OPS}
 
 
-def _cell_graph(space_name: str, space: Any, cell: Any) -> tuple[np.ndarray, list[str]]:
-    """(adjacency, op labels) of one cell: NB101 pruned, NB201 op-on-node and pruned to the
-    nodes on an input-output path (dead nodes would only add noise to the pooled embedding)."""
-    if isinstance(cell, str):
-        cell = space.parse(cell)
-    if space_name == "nb101":
-        pruned = cell.prune()
-        return pruned.matrix, list(pruned.ops)
-    return space.to_graph(cell, prune=True)
-
-
-def graphs_from_cells(space_name: str, cells: Iterable[Any]) -> np.ndarray:
-    """Padded graph array ``[n, N, N + n_ops]`` (float32) of cells or cell strings (module doc)."""
-    if space_name not in _VOCAB:
-        raise ValueError(f"unknown space {space_name!r}; available: {sorted(_VOCAB)}")
-    space = get_space(space_name)
-    vocab, n_nodes = _VOCAB[space_name], GRAPH_NODES[space_name]
+def graphs_from_cells(space: str | SearchSpace, cells: Iterable[Any]) -> np.ndarray:
+    """Padded graph array ``[n, N, N + n_ops]`` (float32) of cells or cell strings of ``space``
+    (a registered name or a space; see the module doc)."""
+    sp = get_space(space) if isinstance(space, str) else space
+    if not isinstance(sp, SearchSpace):
+        raise ValueError(f"space must be a space name or a SearchSpace, got {space!r}")
+    vocab, n_nodes = sp.graph_ops, sp.graph_nodes
     graphs = []
     for cell in cells:
-        adj, ops = _cell_graph(space_name, space, cell)
+        adj, ops = sp.to_graph(sp.parse(cell) if isinstance(cell, str) else cell)
         g = np.zeros((n_nodes, n_nodes + len(vocab)), dtype=np.float32)
         k = len(ops)
         g[:k, :k] = adj
@@ -137,6 +120,7 @@ def _check_params(est: GCNPredictor) -> None:
     check_target(est)
 
 
+@register_predictor("gcn")
 class GCNPredictor(RegressorMixin, BaseEstimator):
     """Wen et al.'s Neural Predictor: a directed GCN regressing accuracy from the cell graph.
 
@@ -146,13 +130,13 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
     ``"raw"`` regresses accuracy (the paper); ``"rank"`` regresses the normalised rank of the
     training labels, which keeps the tail of failed cells from dominating the loss (better
     rank correlation; ``predict`` then returns rank scores, not accuracies). Deterministic
-    for a ``seed`` on CPU; the global torch RNG is left as it was. ``n_threads``: torch CPU
+    for a ``random_state`` on CPU; the global torch RNG is left as it was. ``n_threads``: torch CPU
     threads while fitting/predicting (restored afterwards; None keeps torch's setting).
     """
 
     def __init__(self, hidden: int = 144, layers: int = 3, fc: int = 128, lr: float = 1e-4,
                  epochs: int = 300, batch_size: int = 10, weight_decay: float = 1e-3,
-                 dropout: float = 0.1, seed: int = 0, device: str = "auto",
+                 dropout: float = 0.1, random_state: int = 0, device: str = "auto",
                  n_threads: int | None = 1, target: str = "raw") -> None:
         self.hidden = hidden
         self.layers = layers
@@ -162,7 +146,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.dropout = dropout
-        self.seed = seed
+        self.random_state = random_state
         self.device = device
         self.n_threads = n_threads
         self.target = target
@@ -192,13 +176,13 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         steps = self.epochs * -(-n // bs)
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch_threads(self.n_threads):
-            torch.manual_seed(int(self.seed))
+            torch.manual_seed(int(self.random_state))
             model = _GCNNet(self.n_ops_, self.hidden, self.layers, self.fc, self.dropout)
             model.to(device).train()
             opt = torch.optim.Adam(model.parameters(), lr=self.lr,
                                    weight_decay=self.weight_decay)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-            gen = torch.Generator().manual_seed(int(self.seed))
+            gen = torch.Generator().manual_seed(int(self.random_state))
             losses = train_minibatches(
                 lambda idx: nn.functional.mse_loss(model(*(d[idx] for d in data)), target[idx]),
                 opt, sched, n=n, batch_size=bs, epochs=int(self.epochs), generator=gen,

@@ -2,6 +2,7 @@
 
 Use :func:`get_space` (``"nb101"`` or ``"nb201"``) for the common :class:`SearchSpace` interface,
 or the cell classes directly.
+:class:`ChannelSpace` is a plain CNN whose layer widths are searched (not a registered cell space).
 """
 
 from workbench.spaces._base import (
@@ -12,6 +13,7 @@ from workbench.spaces._base import (
     list_spaces,
     register_space,
 )
+from workbench.spaces._channels import ChannelSpace
 from workbench.spaces._layers import count_parameters, parameterised_layers, trainable_parameters
 from workbench.spaces._nb101 import NB101_OPS, NB101Cell, NB101Space
 from workbench.spaces._nb201 import (
@@ -27,6 +29,7 @@ __all__ = [
     "NB101_OPS",
     "NB201_EDGES",
     "NB201_OPS",
+    "ChannelSpace",
     "NB101Cell",
     "NB101Space",
     "NB201Cell",

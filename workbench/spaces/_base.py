@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn
@@ -28,10 +28,18 @@ class SearchSpace(ABC):
 
     Cells are immutable and hashable; ``cell_id`` is the key under which the bundled benchmark
     table stores the cell (NAS-Bench-101: module hash; NAS-Bench-201: architecture index).
+    A space also knows its named network sizes (``model_presets``) and the graph a graph
+    predictor reads (``to_graph`` over ``graph_ops``, at most ``graph_nodes`` nodes).
     """
 
     name: str
     encodings: tuple[str, ...]
+    #: Named ``build`` keyword arguments: "paper" (the published network), "small", "tiny".
+    model_presets: ClassVar[dict[str, dict[str, Any]]]
+    #: Node label vocabulary of ``to_graph`` graphs, in the one-hot order graph predictors use.
+    graph_ops: ClassVar[tuple[str, ...]]
+    #: Largest node count of a ``to_graph`` graph (graph predictors pad to it).
+    graph_nodes: ClassVar[int]
 
     @abstractmethod
     def sample(self, rng: RngLike = None) -> Hashable:
@@ -61,15 +69,39 @@ class SearchSpace(ABC):
     def build(self, cell: Any, **config: Any) -> nn.Module:
         """A freshly initialised PyTorch network for ``cell`` (``config``: classes, width, ...)."""
 
+    @abstractmethod
+    def to_graph(self, cell: Any, *, prune: bool = True) -> tuple[np.ndarray, list[str]]:
+        """(int adjacency ``[n, n]``, ``n`` node labels from ``graph_ops``) of ``cell``, nodes
+        in topological order from ``input`` to ``output``; ``prune`` drops nodes on no
+        input-output path (the graph graph predictors read)."""
+
+    def model_kwargs(self, preset: str | dict[str, Any]) -> dict[str, Any]:
+        """``build`` keyword arguments: a copy of preset ``preset`` or of an explicit dict."""
+        if isinstance(preset, dict):
+            return dict(preset)
+        try:
+            return dict(self.model_presets[preset])
+        except (KeyError, TypeError):
+            raise ValueError(f"unknown model preset {preset!r} for {self.name}; available: "
+                             f"{sorted(self.model_presets)}") from None
+
 
 SPACES: Registry[SearchSpace] = Registry("search space")
 
-#: Class decorator adding a search space to the registry: ``@register_space("nb101")``.
-register_space = SPACES.register
-#: Names of the registered search spaces.
-list_spaces = SPACES.names
+
+def register_space(name: str) -> Callable[[type[SearchSpace]], type[SearchSpace]]:
+    """Class decorator adding a search space under ``name`` (equal to the class's ``name``):
+    ``@register_space("nb101")``."""
+    return SPACES.register(name)
 
 
-def get_space(name: str) -> SearchSpace:
-    """A new instance of the registered search space ``name`` ('nb101', 'nb201')."""
-    return SPACES.create(name)
+def list_spaces() -> list[str]:
+    """Names of the registered search spaces, sorted (each one a :func:`get_space` accepts)."""
+    return SPACES.names()
+
+
+def get_space(name: str, **kwargs: Any) -> SearchSpace:
+    """A new instance of the registered search space ``name`` ('nb101', 'nb201').
+
+    ValueError naming the registered spaces when ``name`` is not one of them."""
+    return SPACES.create(name, **kwargs)

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import combinations, permutations
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from nasbench_pytorch.model import ModelSpec, Network
 from torch import nn
 
+from workbench._checks import check_int, check_real, is_int, short_repr
 from workbench.spaces._base import RngLike, SearchSpace, as_rng, register_space
 
 INPUT = "input"
@@ -38,17 +39,6 @@ PATH_ENCODING_LENGTH = sum(len(NB101_OPS) ** i for i in range(MAX_VERTICES - 1))
 Adjacency = tuple[tuple[int, ...], ...]
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters, so error messages stay readable."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _is_int(value: Any) -> bool:
-    """True for Python/numpy integers but not booleans (which would silently pass as 0/1)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _normalize_matrix(matrix: Any) -> Adjacency:
     """Check ``matrix`` (nested lists/tuples or a 2-D integer array) and return it as int tuples."""
     if isinstance(matrix, np.ndarray):
@@ -63,14 +53,15 @@ def _normalize_matrix(matrix: Any) -> Adjacency:
         rows = list(matrix)
     else:
         raise ValueError(
-            f"NB-101 matrix must be a list of lists or a 2-D numpy array, got {_short(matrix)}"
+            f"NB-101 matrix must be a list of lists or a 2-D numpy array, got {short_repr(matrix)}"
         )
     n = len(rows)
     for i, row in enumerate(rows):
         if isinstance(row, np.ndarray) and row.ndim == 1:
             rows[i] = row = list(row)
         if not isinstance(row, (list, tuple)):
-            raise ValueError(f"NB-101 matrix row {i} must be a list of 0/1 ints, got {_short(row)}")
+            raise ValueError(f"NB-101 matrix row {i} must be a list of 0/1 ints, "
+                             f"got {short_repr(row)}")
         if len(row) != n:
             raise ValueError(
                 f"NB-101 matrix must be square: row {i} has {len(row)} entries, expected {n}"
@@ -79,10 +70,10 @@ def _normalize_matrix(matrix: Any) -> Adjacency:
         raise ValueError(f"NB-101 cells have 2..{MAX_VERTICES} vertices, got a {n}x{n} matrix")
     for i, row in enumerate(rows):
         for j, x in enumerate(row):
-            if not _is_int(x) or x not in (0, 1):
+            if not is_int(x) or x not in (0, 1):
                 raise ValueError(
                     f"NB-101 matrix entries must be the ints 0 or 1; entry [{i}][{j}] is "
-                    f"{_short(x)}"
+                    f"{short_repr(x)}"
                 )
             if x and j <= i:
                 raise ValueError(
@@ -101,22 +92,23 @@ def _normalize_ops(ops: Any, n: int) -> tuple[str, ...]:
     if isinstance(ops, np.ndarray) and ops.ndim == 1:
         ops = ops.tolist()
     if not isinstance(ops, (list, tuple)):
-        raise ValueError(f"NB-101 ops must be a list of op names, got {_short(ops)}")
+        raise ValueError(f"NB-101 ops must be a list of op names, got {short_repr(ops)}")
     if len(ops) != n:
         raise ValueError(
             f"NB-101 ops must have one name per vertex ({n}, the matrix size), got {len(ops)} ops"
         )
     for i, op in enumerate(ops):
         if not isinstance(op, str):
-            raise ValueError(f"NB-101 op {i} must be a string, got {_short(op)}")
+            raise ValueError(f"NB-101 op {i} must be a string, got {short_repr(op)}")
     if ops[0] != INPUT:
-        raise ValueError(f"NB-101 op 0 must be {INPUT!r}, got {_short(ops[0])}")
+        raise ValueError(f"NB-101 op 0 must be {INPUT!r}, got {short_repr(ops[0])}")
     if ops[-1] != OUTPUT:
-        raise ValueError(f"NB-101 last op must be {OUTPUT!r}, got {_short(ops[-1])}")
+        raise ValueError(f"NB-101 last op must be {OUTPUT!r}, got {short_repr(ops[-1])}")
     for i, op in enumerate(ops[1:-1], start=1):
         if op not in NB101_OPS:
             raise ValueError(
-                f"NB-101 op {i} is {_short(op)}; intermediate ops must be one of {list(NB101_OPS)}"
+                f"NB-101 op {i} is {short_repr(op)}; intermediate ops must be one of "
+                f"{list(NB101_OPS)}"
             )
     return tuple(str(op) for op in ops)
 
@@ -173,13 +165,13 @@ def _module_hash(adjacency: Adjacency, labels: Sequence[int]) -> str:
 def _parse_matrix_string(text: Any) -> list[list[int]]:
     """``"0110/0001/..."`` (rows joined by '/') as nested int lists; only '0'/'1' allowed."""
     if not isinstance(text, str):
-        raise ValueError(f"NB-101 matrix string must be a str, got {_short(text)}")
+        raise ValueError(f"NB-101 matrix string must be a str, got {short_repr(text)}")
     rows = text.split("/")
     for row in rows:
         if not row or set(row) - {"0", "1"}:
             raise ValueError(
                 f"NB-101 matrix string rows must be non-empty runs of '0'/'1' joined by '/', "
-                f"got {_short(text)}"
+                f"got {short_repr(text)}"
             )
     return [[int(c) for c in row] for row in rows]
 
@@ -187,7 +179,7 @@ def _parse_matrix_string(text: Any) -> list[list[int]]:
 def _parse_ops_string(text: Any) -> list[str]:
     """``"input,conv3x3-bn-relu,...,output"`` as a list of op names."""
     if not isinstance(text, str):
-        raise ValueError(f"NB-101 ops string must be a str, got {_short(text)}")
+        raise ValueError(f"NB-101 ops string must be a str, got {short_repr(text)}")
     return text.split(",")
 
 
@@ -258,7 +250,7 @@ class NB101Cell:
         if not isinstance(text, str) or text.count("|") != 1:
             raise ValueError(
                 f"NB-101 cell string must be 'matrix rows joined by /|comma-separated ops', "
-                f"got {_short(text)}"
+                f"got {short_repr(text)}"
             )
         matrix, ops = text.split("|")
         return cls.from_table_row(matrix, ops)
@@ -270,15 +262,13 @@ class NB101Cell:
 
 
 def _check_cell(cell: Any) -> NB101Cell:
+    """``cell`` if it is an ``NB101Cell``; a string gets a ValueError pointing at ``parse``."""
+    if isinstance(cell, str):
+        raise ValueError(f"NB101 cells are NB101Cell objects, not strings; use "
+                         f"space.parse(text) for {short_repr(cell)}")
     if not isinstance(cell, NB101Cell):
-        raise ValueError(f"expected an NB101Cell, got {_short(cell)}")
+        raise ValueError(f"expected an NB101Cell, got {short_repr(cell)}")
     return cell
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {_short(value)}")
-    return int(value)
 
 
 @register_space("nb101")
@@ -287,6 +277,21 @@ class NB101Space(SearchSpace):
 
     name = "nb101"
     encodings = ("adjacency", "path")
+    model_presets: ClassVar[dict[str, dict[str, Any]]] = {
+        # The NAS-Bench-101 CIFAR-10 network: stem 128, 3 stacks x 3 cells.
+        "paper": {"stem_channels": 128, "num_stacks": 3, "cells_per_stack": 3},
+        # Reduced: stem 16, one cell per stack (about 50x fewer MACs). These train for a few
+        # hundred mini-batches, so BatchNorm uses torch's usual momentum 0.1: with NAS-Bench-101's
+        # 0.997 (torch 0.003) the running statistics would still be ~40% initial values after
+        # 300 steps and held-out accuracy would be meaningless.
+        "small": {"stem_channels": 16, "num_stacks": 3, "cells_per_stack": 1,
+                  "bn_momentum": 0.1},
+        "tiny": {"stem_channels": 8, "num_stacks": 3, "cells_per_stack": 1, "bn_momentum": 0.1},
+    }
+    #: Vertex labels in the GCN's one-hot order (1x1 before 3x3, unlike ``NB101_ALL_OPS``; kept
+    #: so that saved graph predictors still load).
+    graph_ops = (INPUT, CONV1X1, CONV3X3, MAXPOOL3X3, OUTPUT)
+    graph_nodes = MAX_VERTICES
 
     def sample(self, rng: RngLike = None, *, method: str = "uniform") -> NB101Cell:
         """A random valid, pruned cell.
@@ -352,6 +357,13 @@ class NB101Space(SearchSpace):
             return _path_encoding(pruned)
         raise ValueError(f"unknown NB-101 encoding {kind!r}; available: {list(self.encodings)}")
 
+    def to_graph(self, cell: NB101Cell, *, prune: bool = True) -> tuple[np.ndarray, list[str]]:
+        """(adjacency, vertex ops) of ``cell``: the pruned spec (what NAS-Bench-101 trains), or
+        the cell as written with ``prune=False``. ValueError if pruning finds no path."""
+        cell = _check_cell(cell)
+        graph = cell.prune() if prune else cell
+        return graph.matrix, list(graph.ops)
+
     def parse(self, text: str) -> NB101Cell:
         """The cell written as ``text`` (``NB101Cell.from_string``)."""
         return NB101Cell.from_string(text)
@@ -384,19 +396,14 @@ class NB101Space(SearchSpace):
         """
         pruned = _check_cell(cell).prune()
         config = {
-            "num_labels": _check_positive_int("num_classes", num_classes),
-            "in_channels": _check_positive_int("in_channels", in_channels),
-            "stem_out_channels": _check_positive_int("stem_channels", stem_channels),
-            "num_stacks": _check_positive_int("num_stacks", num_stacks),
-            "num_modules_per_stack": _check_positive_int("cells_per_stack", cells_per_stack),
+            "num_labels": check_int("num_classes", num_classes, minimum=1),
+            "in_channels": check_int("in_channels", in_channels, minimum=1),
+            "stem_out_channels": check_int("stem_channels", stem_channels, minimum=1),
+            "num_stacks": check_int("num_stacks", num_stacks, minimum=1),
+            "num_modules_per_stack": check_int("cells_per_stack", cells_per_stack, minimum=1),
         }
-        if (
-            isinstance(bn_momentum, bool)
-            or not isinstance(bn_momentum, (int, float, np.floating, np.integer))
-            or not 0.0 < float(bn_momentum) <= 1.0
-        ):
-            raise ValueError(f"bn_momentum must be a float in (0, 1], got {_short(bn_momentum)}")
-        momentum = float(bn_momentum)
+        momentum = check_real("bn_momentum", bn_momentum, minimum=0, maximum=1,
+                              inclusive="right")
         spec = ModelSpec(pruned.matrix, list(pruned.ops))
         network = Network(spec, momentum=momentum, **config)
         for module in network.modules():

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from workbench._checks import check_int
+from workbench._tables import read_table
 from workbench.spaces._base import RngLike, SearchSpace, as_rng, register_space
 
 #: The five NAS-Bench-201 operations, in the order used by the one-hot encoding.
@@ -214,9 +216,9 @@ def _on_input_output_path(adj: np.ndarray) -> np.ndarray:
 
 
 def _check_positive(**values: Any) -> None:
+    """ValueError naming the first of ``values`` that is not an int >= 1."""
     for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{key} must be a positive int, got {value!r}")
+        check_int(key, value, minimum=1)
 
 
 def count_nb201_params(
@@ -399,6 +401,17 @@ class NB201Space(SearchSpace):
     encodings = ("onehot", "adjacency")
     ops = NB201_OPS
     edges = NB201_EDGES
+    model_presets: ClassVar[dict[str, dict[str, Any]]] = {
+        # The NAS-Bench-201 network: C = 16, N = 5 cells per stage.
+        "paper": {"channels": 16, "cells_per_stage": 5},
+        "small": {"channels": 16, "cells_per_stage": 1},
+        "tiny": {"channels": 8, "cells_per_stage": 1},
+    }
+    #: Op-on-node labels (``none`` edges are dropped from graphs), in the GCN's one-hot order.
+    graph_ops = ("input", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3",
+                 "output")
+    #: Input, one node per edge, output.
+    graph_nodes = len(NB201_EDGES) + 2
 
     def __init__(self) -> None:
         self._strings: tuple[str, ...] | None = None
@@ -408,8 +421,6 @@ class NB201Space(SearchSpace):
 
     def _load(self) -> tuple[tuple[str, ...], dict[str, int]]:
         if self._strings is None or self._index_of is None:
-            from workbench.benchmarks._tables import read_table
-
             table = read_table("nb201").sort_values("index")
             idx = table["index"].to_numpy()
             if not np.array_equal(idx, np.arange(len(table))):
@@ -477,15 +488,15 @@ class NB201Space(SearchSpace):
     # -- encodings -----------------------------------------------------------------------------
 
     def to_graph(self, cell: NB201Cell | str, *,
-                 prune: bool = False) -> tuple[np.ndarray, list[str]]:
+                 prune: bool = True) -> tuple[np.ndarray, list[str]]:
         """The op-on-node DAG of ``cell`` (NAS-Bench-101 style) as (adjacency, node labels).
 
         Nodes: ``input``, one node per non-``none`` edge (cell-string order) labelled with its
         op, ``output``. Edge-node (i->j) feeds every edge-node (j->k); the input feeds edge-nodes
         leaving node 0; edge-nodes entering node 3 feed the output. ``none`` edges are dropped.
-        ``prune=False`` keeps the other nodes even if they lie on no input-output path;
-        ``prune=True`` drops those too (their result never reaches the output, as NB101's
-        pruned spec drops dead vertices), keeping ``input`` and ``output`` always.
+        ``prune=True`` (default, the graph the GCN reads) also drops nodes on no input-output
+        path (their result never reaches the output, as NB101's pruned spec drops dead
+        vertices), keeping ``input`` and ``output`` always; ``prune=False`` keeps them.
         """
         cell = _as_cell(cell)
         adj = _full_graph(cell)
