@@ -13,13 +13,15 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from workbench._checks import check_int
 from workbench._device import resolve_device
 from workbench.benchmarks import get_benchmark
+from workbench.collect._labels import run_label
 from workbench.collect._ray import check_resources, collect_on_ray, import_ray
-from workbench.collect._worker import DataCache, execute_run
+from workbench.collect._worker import execute_run
 from workbench.spaces import as_rng, get_space
 from workbench.store import RunRequest, RunStore, default_worker
-from workbench.training import Callback, TrainConfig, model_kwargs
+from workbench.training import Callback, TrainConfig
 
 FINISHED = ("done", "diverged", "failed")
 BACKENDS = ("local", "ray")
@@ -33,26 +35,27 @@ def make_requests(cells: Sequence[Any] | int, *, space: str, config: TrainConfig
     cells drawn from the space's benchmark table, so every run gets its table label)."""
     sp = get_space(space)
     bench = get_benchmark(space)
-    if isinstance(cells, (int,)) and not isinstance(cells, bool):
+    if isinstance(cells, bool):
+        raise ValueError(f"cells must be a list of cells or a count of cells, got {cells!r}")
+    if isinstance(cells, int):
         cells = [bench.cell(i) for i in bench.sample_ids(cells, rng=as_rng(sample_seed))]
     cell_objs = [_to_cell(sp, bench, c) for c in cells]
     if not cell_objs:
         raise ValueError("no cells to collect: pass a non-empty list or a positive count")
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of ints >= 0, got {seeds!r}")
-    kwargs = model_kwargs(space, model)
+    kwargs = sp.model_kwargs(model)
     data = {"val_size": 1000, "split_seed": 0, **(data or {})}
-    final = bench.fidelity(dataset) if dataset in bench.datasets else None
     out = []
     for cell in cell_objs:
-        label = bench.final_accuracy(cell, dataset) if final and cell in bench else None
+        label, label_name = run_label(bench, cell, dataset)
         for seed in seeds:
             train = config.replace(seed=int(seed)).to_dict()
             train.pop("device")  # where a run executes is not part of what it is
             out.append(RunRequest(
                 space=space, cell_id=sp.cell_id(cell), dataset=dataset, seed=int(seed),
                 cell=sp.format(cell), config={"train": train, "model": kwargs, "data": data},
-                label=label, label_name=None if label is None else f"{space}:{final.label}",
+                label=label, label_name=label_name,
             ))
     return out
 
@@ -70,11 +73,10 @@ def _worker_main(root: str, run_ids: list[str], device: str, threads: int, name:
                  checkpoint: bool, callbacks: Sequence[Callback] = ()) -> None:
     """Worker process: claim runs of this collection one at a time until none is left."""
     torch.set_num_threads(threads)
-    store, cache = RunStore(root), DataCache()
+    store = RunStore(root)
     for rid in run_ids:
         if store.claim(rid, name):
-            execute_run(store, rid, device=device, cache=cache, checkpoint=checkpoint,
-                        callbacks=callbacks)
+            execute_run(store, rid, device=device, checkpoint=checkpoint, callbacks=callbacks)
 
 
 def collect(cells: Sequence[Any] | int, *, space: str, store: RunStore | str | os.PathLike,
@@ -108,8 +110,7 @@ def collect(cells: Sequence[Any] | int, *, space: str, store: RunStore | str | o
     ``callbacks``: :class:`~workbench.training.Callback` objects given to every run's trainer
     (they must pickle for worker processes and Ray; each run sees its own copy there).
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be an int >= 0, got {workers!r}")
+    workers = check_int("workers", workers, minimum=0)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "ray":
@@ -135,10 +136,10 @@ def collect(cells: Sequence[Any] | int, *, space: str, store: RunStore | str | o
                                callbacks=callbacks, num_cpus=num_cpus, num_gpus=num_gpus,
                                max_retries=max_retries, address=ray_address, bar=bar)
         elif workers == 0:
-            me, cache = default_worker(), DataCache()
+            me = default_worker()
             for rid in todo:
                 if store.claim(rid, me):
-                    execute_run(store, rid, device=device, cache=cache, checkpoint=checkpoint,
+                    execute_run(store, rid, device=device, checkpoint=checkpoint,
                                 callbacks=callbacks)
                 bar.update(1)
         else:

@@ -1,4 +1,6 @@
-"""Collecting on a Ray cluster: one Ray task per run, the driver owns the run store.
+"""Collecting on a Ray cluster: one Ray task per run, the driver owns the run store; and the
+Ray helpers every Ray user in the workbench shares (exported by ``workbench.collect``: the
+import with an install hint, connecting, task resources, threads, devices, CPU copies).
 
 Workers train and *return* each run's outcome (curves, snapshots, evals, metrics, optional
 checkpoint); the driver writes it into the store. Only the driver needs the store's filesystem,
@@ -7,12 +9,12 @@ so a multi-node cluster without a shared filesystem works. Ray is imported only 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from workbench.collect._worker import RunOutcome, process_cache, record_outcome, train_run
+from workbench._checks import check_int, check_real
+from workbench.collect._worker import RunOutcome, record_outcome, train_run
 from workbench.store import RunStore, default_worker
 from workbench.training import Callback
 
@@ -43,17 +45,10 @@ def init_ray(address: str | None = None) -> ModuleType:
 
 def check_resources(num_cpus: Any, num_gpus: Any, max_retries: Any) -> None:
     """ValueError unless CPUs > 0, GPUs >= 0 or None (fractions allowed), retries an int >= 0."""
-    def number(x: Any) -> bool:
-        return (isinstance(x, (int, float)) and not isinstance(x, bool)
-                and math.isfinite(x))
-
-    if not number(num_cpus) or num_cpus <= 0:
-        raise ValueError(f"num_cpus must be a number > 0 (CPUs per run), got {num_cpus!r}")
-    if num_gpus is not None and (not number(num_gpus) or num_gpus < 0):
-        raise ValueError(f"num_gpus must be a number >= 0 (GPUs per run; fractions share a GPU) "
-                         f"or None, got {num_gpus!r}")
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+    check_real("num_cpus (CPUs per run)", num_cpus, minimum=0, inclusive="neither")
+    check_real("num_gpus (GPUs per run; fractions share a GPU)", num_gpus, minimum=0,
+               allow_none=True)
+    check_int("max_retries", max_retries, minimum=0)
 
 
 def default_gpus(ray: ModuleType, num_gpus: float | None) -> float:
@@ -110,8 +105,8 @@ def _train_task(rec: dict[str, Any], device: str, checkpoint: bool,
     import torch
 
     torch.set_num_threads(threads)
-    outcome = train_run(rec, device=task_device(device), cache=process_cache(),
-                        checkpoint=checkpoint, callbacks=callbacks)
+    outcome = train_run(rec, device=task_device(device), checkpoint=checkpoint,
+                        callbacks=callbacks)
     if outcome.checkpoint is not None:
         outcome.checkpoint = to_cpu(outcome.checkpoint)
     return outcome

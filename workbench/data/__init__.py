@@ -6,7 +6,9 @@
 ...     pass
 """
 
-from workbench.data._cifar import NAMES, SOURCES, SPLITS, load_dataset
+from workbench.data._cache import DATA_DEFAULTS, DataCache, process_cache
+from workbench.data._cifar import DATA_SOURCES, NAMES, SPLITS, load_dataset
+from workbench.data._classes import CLASS_COUNTS, num_classes
 from workbench.data._dataset import ImageDataset, train_val_split
 from workbench.data._loader import (
     CIFAR10_MEAN,
@@ -21,11 +23,16 @@ __all__ = [
     "CIFAR10_STD",
     "CIFAR100_MEAN",
     "CIFAR100_STD",
+    "CLASS_COUNTS",
+    "DATA_DEFAULTS",
+    "DATA_SOURCES",
     "NAMES",
-    "SOURCES",
     "SPLITS",
+    "DataCache",
     "DeviceLoader",
     "ImageDataset",
     "load_dataset",
+    "num_classes",
+    "process_cache",
     "train_val_split",
 ]

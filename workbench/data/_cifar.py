@@ -15,7 +15,7 @@ from workbench.data._unpickle import load_cifar_pickle
 
 NAMES = ("cifar10", "cifar100")
 SPLITS = ("train", "test")
-SOURCES = ("bundled", "shared")
+DATA_SOURCES = ("bundled", "shared")
 
 _BUNDLED_FILE = "cifar10_sample.npz"
 _SHARED_FILE = "cifar10_jpeg.npz"
@@ -125,8 +125,8 @@ def load_dataset(name: str = "cifar10", split: str = "train", *,
         raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(NAMES)}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
-    if source is not None and source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; allowed: {', '.join(SOURCES)} or None")
+    if source is not None and source not in DATA_SOURCES:
+        raise ValueError(f"unknown source {source!r}; allowed: {', '.join(DATA_SOURCES)} or None")
     if root is not None and source is not None:
         raise ValueError("give root or source, not both")
 

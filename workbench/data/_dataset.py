@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workbench._checks import check_int, check_real
+
 
 def _read_only(a: np.ndarray) -> np.ndarray:
     view = a.view()
@@ -112,22 +114,16 @@ def train_val_split(dataset: ImageDataset, *, val_fraction: float | None = None,
     if (val_fraction is None) == (val_size is None):
         raise ValueError("give exactly one of val_fraction or val_size")
     if val_fraction is not None:
-        if isinstance(val_fraction, bool) or not (
-            isinstance(val_fraction, (int, float)) and 0.0 < val_fraction < 1.0
-        ):
-            raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
-        n_val = round(val_fraction * n)
+        n_val = round(check_real("val_fraction", val_fraction, minimum=0, maximum=1,
+                                 inclusive="neither") * n)
     else:
-        if isinstance(val_size, bool) or not isinstance(val_size, (int, np.integer)):
-            raise ValueError(f"val_size must be an int, got {val_size!r}")
-        n_val = int(val_size)
+        n_val = check_int("val_size", val_size)
     if not 1 <= n_val <= n - 1:
         raise ValueError(
             f"the split would leave {n_val} validation and {n - n_val} training samples out "
             f"of {n}; both must be at least 1"
         )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_int("seed", seed, minimum=0)
 
     rng = np.random.default_rng(seed)
     counts = dataset.class_counts()

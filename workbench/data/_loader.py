@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from workbench._checks import check_int
 from workbench._device import resolve_device
 from workbench.data._dataset import ImageDataset
 
@@ -38,12 +39,6 @@ def _random_crop_flip(x: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor
     return out.reshape(b, c, h, w)
 
 
-def _check_int(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
 def _check_stats(name: str, values: Sequence[float], channels: int) -> torch.Tensor:
     t = torch.as_tensor(values, dtype=torch.float32).reshape(-1)
     if t.numel() != channels or not torch.isfinite(t).all():
@@ -67,8 +62,8 @@ class DeviceLoader:
                  augment: bool | None = None, drop_last: bool | None = None,
                  seed: int = 0, resize: int | None = None, channels_last: bool = False,
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.seed = check_int("seed", seed, minimum=0)
         self.train = bool(train)
         self.augment = self.train if augment is None else bool(augment)
         if self.augment and not self.train:
@@ -85,7 +80,7 @@ class DeviceLoader:
             raise ValueError(f"batch_size {batch_size} exceeds the {n} samples with drop_last")
         self.num_samples = n
         if resize is not None:
-            resize = _check_int("resize", resize, 1)
+            resize = check_int("resize", resize, minimum=1)
             if resize > min(h, w):
                 raise ValueError(f"resize must be in [1, {min(h, w)}] (downscaling only), "
                                  f"got {resize}")
@@ -134,8 +129,8 @@ class DeviceLoader:
     def epoch(self, k: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of epoch ``k`` (a pure function of seed and ``k``, not of history),
         beginning at batch ``start`` (to resume mid-epoch without computing skipped batches)."""
-        k = _check_int("epoch", k, 0)
-        start = _check_int("start", start, 0)
+        k = check_int("epoch", k, minimum=0)
+        start = check_int("start", start, minimum=0)
         n = self.num_samples
         gen = torch.Generator().manual_seed(self._epoch_seed(k))
         order = torch.randperm(n, generator=gen) if self.train else torch.arange(n)

@@ -14,7 +14,7 @@ against simulated cost. Backends: table lookups (simulated seconds) or real trai
 >>> SuccessiveHalving(trained, n=9, eta=3).run()         # rungs of 10, 30, 90, 270 mini-batches
 """
 
-from workbench.search._backend import TabularBackend
+from workbench.search._backend import TablePool, TabularBackend
 from workbench.search._base import (
     SEARCHES,
     Backend,
@@ -33,8 +33,10 @@ from workbench.search._base import (
     list_searches,
     register_search,
 )
+from workbench.search._candidates import CandidatePool, PooledBackend, SpacePool
 from workbench.search._combine import CombinedRanker, normalised_ranks, zscores
 from workbench.search._dynamics_ranker import DynamicsRanker, GraphRanker
+from workbench.search._evaluator import BackendEvaluator
 from workbench.search._evolution import RegularizedEvolution
 from workbench.search._hyperband import Hyperband, hyperband_brackets
 from workbench.search._layernas import (
@@ -46,7 +48,7 @@ from workbench.search._layernas import (
     independence_violations,
 )
 from workbench.search._layernas_spaces import (
-    ChannelSpace,
+    LayerwiseChannelSpace,
     channel_space,
     nb201_space,
     nb201_topology,
@@ -65,6 +67,7 @@ from workbench.search._nap2 import (
 )
 from workbench.search._pool import PoolBackend
 from workbench.search._random import RandomSearch
+from workbench.search._ray_backend import RayTrainingBackend
 from workbench.search._rounds import DEFAULT_ENCODING, PredictorSH, Rounds, table_features
 from workbench.search._sh import SuccessiveHalving, keep_count, sh_schedule
 from workbench.search._simulate import (
@@ -74,11 +77,7 @@ from workbench.search._simulate import (
     search_curve,
     simulate,
 )
-from workbench.search._training_backend import (
-    BackendEvaluator,
-    RayTrainingBackend,
-    TrainingBackend,
-)
+from workbench.search._training_backend import TrainingBackend
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -87,7 +86,7 @@ __all__ = [
     "Backend",
     "BackendEvaluator",
     "BatchRanker",
-    "ChannelSpace",
+    "CandidatePool",
     "CombinedRanker",
     "DynamicsRanker",
     "Evaluation",
@@ -95,12 +94,14 @@ __all__ = [
     "GraphRanker",
     "Hyperband",
     "LayerNAS",
+    "LayerwiseChannelSpace",
     "LayerwiseProblem",
     "LayerwiseSpace",
     "ObservedRanker",
     "OfflinePhase",
     "OracleRanker",
     "PoolBackend",
+    "PooledBackend",
     "PredictorRanker",
     "PredictorSH",
     "ProblemBackend",
@@ -111,7 +112,9 @@ __all__ = [
     "RegularizedEvolution",
     "Rounds",
     "Search",
+    "SpacePool",
     "SuccessiveHalving",
+    "TablePool",
     "TabularBackend",
     "TrainingBackend",
     "aggregate_curves",

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from workbench._checks import check_int, check_real
 from workbench._registry import Registry
 from workbench.spaces import RngLike, SearchSpace, as_rng
 
@@ -288,22 +289,15 @@ def rank_order(scores: np.ndarray) -> np.ndarray:
 # -- validation helpers ---------------------------------------------------------------------------
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-
-
 def check_eta(eta: Any) -> float:
-    """``eta`` as a number >= 2 (ValueError naming it otherwise)."""
-    if not _is_number(eta) or not math.isfinite(eta) or eta < 2:
-        raise ValueError(f"eta must be a number >= 2, got {eta!r}")
-    return int(eta) if float(eta).is_integer() else float(eta)
+    """``eta`` as a number >= 2 (an int when it is integral); ValueError naming it otherwise."""
+    value = check_real("eta", eta, minimum=2)
+    return int(value) if value.is_integer() else value
 
 
 def check_budget(name: str, value: Any) -> float:
-    """A finite, positive budget (ValueError naming ``name`` and the value otherwise)."""
-    if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive budget (in the backend's unit: epochs or "
-                         f"mini-batches), got {value!r}")
+    """A finite budget > 0 in the backend's unit (epochs or mini-batches), returned unchanged."""
+    check_real(name, value, minimum=0, inclusive="neither")
     return value
 
 
@@ -313,13 +307,6 @@ def check_budgets(min_budget: Any, max_budget: Any) -> tuple[float, float]:
     if lo > hi:
         raise ValueError(f"min_budget {min_budget!r} must not exceed max_budget {max_budget!r}")
     return lo, hi
-
-
-def check_count(name: str, value: Any, minimum: int = 1) -> int:
-    """An int >= ``minimum`` (ValueError naming ``name`` and the value otherwise)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 # -- the search base class ---------------------------------------------------------------------
@@ -348,7 +335,11 @@ class Search(ABC):
     ``best()`` is the incumbent by the method's own criterion (see ``incumbent_positions``).
     """
 
+    #: The registry key (``get_search(name)``), the same for every instance of the class.
     name: ClassVar[str] = "search"
+    #: The human label of figures, tables and progress bars (e.g. "SH"); an instance may set its
+    #: own (``Rounds(..., label="SH x3")``).
+    label: str = "search"
     extra_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, backend: Backend, *, seed: RngLike = 0, ranker: RankerLike = "observed"
@@ -394,7 +385,7 @@ class Search(ABC):
     def _advance(self) -> None:
         """``step()`` without building the returned frame (used by ``run``)."""
         if self.done:
-            raise RuntimeError(f"{self.name} is done; nothing left to step")
+            raise RuntimeError(f"{self.label} is done; nothing left to step")
         self._step()
         self._steps += 1
 
@@ -410,17 +401,15 @@ class Search(ABC):
             progress: bool | None = None) -> pd.DataFrame:
         """Step until done, until the total cost reaches ``budget`` seconds (the last step may
         overshoot) or after ``max_steps`` steps; returns the history."""
-        if budget is not None and (not _is_number(budget) or not budget > 0):
-            raise ValueError(f"budget must be a positive number of seconds, got {budget!r}")
-        if max_steps is not None:
-            check_count("max_steps", max_steps, 0)
+        check_real("budget", budget, minimum=0, inclusive="neither", allow_none=True)
+        check_int("max_steps", max_steps, minimum=0, allow_none=True)
         if budget is None and max_steps is None and not self.finite:
-            raise ValueError(f"{self.name} never finishes by itself: pass budget= (seconds) or "
+            raise ValueError(f"{self.label} never finishes by itself: pass budget= (seconds) or "
                              "max_steps=, or max_evaluations= when creating it")
         show = self.backend.slow if progress is None else bool(progress)
         total = float(budget) if budget is not None else max_steps
         steps = 0
-        with tqdm(total=total, disable=not show, desc=self.name, leave=False) as bar:
+        with tqdm(total=total, disable=not show, desc=self.label, leave=False) as bar:
             while not self.done and (budget is None or self._cost < budget) and (
                     max_steps is None or steps < max_steps):
                 before = self._cost
@@ -501,7 +490,7 @@ class Search(ABC):
 
     def _incumbent(self) -> int:
         if not self._rows:
-            raise RuntimeError(f"{self.name} has made no evaluation yet")
+            raise RuntimeError(f"{self.label} has made no evaluation yet")
         budgets = np.array([r["budget"] for r in self._rows])
         scores = np.array([r["ranker_score"] for r in self._rows])
         return int(incumbent_positions(budgets, scores)[-1])
@@ -533,12 +522,19 @@ class Search(ABC):
 
 SEARCHES: Registry[Search] = Registry("search")
 
-#: Class decorator adding a search method to the registry: ``@register_search("sh")``.
-register_search = SEARCHES.register
-#: Names of the registered search methods.
-list_searches = SEARCHES.names
+
+def register_search(name: str) -> Callable[[type[Search]], type[Search]]:
+    """Class decorator adding a search method under ``name``, which must equal the class's
+    ``name``: ``@register_search("sh")`` on ``SuccessiveHalving`` (``name = "sh"``)."""
+    return SEARCHES.register(name)
+
+
+def list_searches() -> list[str]:
+    """Names of the registered search methods, sorted (each one :func:`get_search` builds)."""
+    return SEARCHES.names()
 
 
 def get_search(name: str, **kwargs: Any) -> Search:
-    """A new search ``name`` ('sh', 'hyperband', 'random', 'evolution', ...) built from kwargs."""
+    """A new search ``name`` ('sh', 'hyperband', 'random', 'evolution', ...) built from
+    ``kwargs`` (``backend=`` first); ValueError naming the registered searches if unknown."""
     return SEARCHES.create(name, **kwargs)

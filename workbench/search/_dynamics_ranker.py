@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench._checks import check_int
 from workbench.features import FEATURE_SCHEMA_VERSION
 from workbench.predictors import (
     default_dynamics_predictor,
@@ -21,12 +22,6 @@ from workbench.predictors import (
 )
 from workbench.search._base import Evaluation, Ranker
 from workbench.spaces import SearchSpace, get_space
-
-
-def _check_step(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{what} must be an int >= 1 (a mini-batch), got {value!r}")
-    return int(value)
 
 
 def _as_predictor(p: Any) -> Any:
@@ -79,7 +74,7 @@ class DynamicsRanker(Ranker):
                                  f"mapping names its own steps, got step={step!r}")
             if not predictor:
                 raise ValueError("the {step: predictor} mapping must not be empty")
-            self.predictors = {_check_step(k, "a mapping key"): _as_predictor(v)
+            self.predictors = {check_int("a mapping key (step)", k, minimum=1): _as_predictor(v)
                                for k, v in sorted(predictor.items())}
             for k, p in self.predictors.items():
                 s = _meta(p).get("step")
@@ -92,7 +87,7 @@ class DynamicsRanker(Ranker):
             if step is None and fitted is None:
                 raise ValueError("the predictor's metadata_ names no step: pass step= (the "
                                  "mini-batch whose snapshots it was fitted on)")
-            s = _check_step(step if step is not None else fitted, "step")
+            s = check_int("step", step if step is not None else fitted, minimum=1)
             if fitted is not None and int(fitted) != s:
                 raise ValueError(f"step={s} does not match the predictor, fitted on snapshots "
                                  f"up to mini-batch {int(fitted)}")

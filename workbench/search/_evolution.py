@@ -8,13 +8,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from workbench._checks import check_int
 from workbench.search._base import (
     Backend,
     Evaluation,
     RankerLike,
     Search,
     check_budget,
-    check_count,
     register_search,
 )
 from workbench.spaces import RngLike
@@ -30,25 +30,25 @@ class RegularizedEvolution(Search):
     NB101 1k table a mutant is rarely in the table, so expect many fallbacks there.
     """
 
-    name: ClassVar[str] = "RE"
+    name: ClassVar[str] = "evolution"
+    label = "RE"
     extra_columns: ClassVar[tuple[str, ...]] = ("parent", "removed", "attempts")
 
     def __init__(self, backend: Backend, population: int = 20, sample_size: int = 5,
-                 budget_epochs: float | None = None, seed: RngLike = 0, *,
+                 budget: float | None = None, *, seed: RngLike = 0,
                  ranker: RankerLike = "observed", max_evaluations: int | None = None,
                  max_attempts: int = 50) -> None:
         super().__init__(backend, seed=seed, ranker=ranker)
-        self.population_size = check_count("population", population)
-        self.sample_size = check_count("sample_size", sample_size)
+        self.population_size = check_int("population", population, minimum=1)
+        self.sample_size = check_int("sample_size", sample_size, minimum=1)
         if self.sample_size > self.population_size:
             raise ValueError(f"sample_size {sample_size!r} must not exceed population "
                              f"{population!r}")
-        budget = backend.max_budget if budget_epochs is None else budget_epochs
-        self.budget_epochs = check_budget("budget_epochs", budget)
-        backend.fidelity(self.budget_epochs)
-        self.max_evaluations = (None if max_evaluations is None
-                                else check_count("max_evaluations", max_evaluations))
-        self.max_attempts = check_count("max_attempts", max_attempts)
+        self.budget = check_budget("budget", backend.max_budget if budget is None else budget)
+        backend.fidelity(self.budget)  # validates against the backend
+        self.max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1,
+                                         allow_none=True)
+        self.max_attempts = check_int("max_attempts", max_attempts, minimum=1)
         # members: (evaluation, ranker score, eval index at birth), oldest first
         self.population: deque[tuple[Evaluation, float, int]] = deque()
 
@@ -73,7 +73,7 @@ class RegularizedEvolution(Search):
         if len(self.population) < self.population_size:
             taken = {ev.cell_id for ev, _, _ in self.population}
             cell = self.backend.sample(1, self.rng, exclude=taken)[0]
-            (res,), (score,) = self._evaluate([cell], self.budget_epochs)
+            (res,), (score,) = self._evaluate([cell], self.budget)
             self._log(res, score, "initial", attempts=0)
             self.population.append((res, float(score), born))
             return
@@ -84,7 +84,7 @@ class RegularizedEvolution(Search):
         best = max(range(len(picks)), key=lambda j: (scores[j], -int(picks[j])))
         parent = members[int(picks[best])][0]
         child, decision, attempts = self._child(parent.cell)
-        (res,), (score,) = self._evaluate([child], self.budget_epochs)
+        (res,), (score,) = self._evaluate([child], self.budget)
         removed = self.population.popleft()
         self.population.append((res, float(score), born))
         self._log(res, score, decision, parent=parent.cell_id, removed=removed[0].cell_id,

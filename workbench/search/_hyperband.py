@@ -7,13 +7,13 @@ from typing import ClassVar
 
 import pandas as pd
 
+from workbench._checks import check_int
 from workbench.search._base import (
     _EPS,
     Backend,
     RankerLike,
     Search,
     check_budgets,
-    check_count,
     check_eta,
     register_search,
 )
@@ -55,19 +55,20 @@ class Hyperband(Search):
     default to the backend's smallest and largest.
     """
 
-    name: ClassVar[str] = "Hyperband"
+    name: ClassVar[str] = "hyperband"
+    label = "Hyperband"
     extra_columns: ClassVar[tuple[str, ...]] = ("bracket", "rung", "rank")
 
     def __init__(self, backend: Backend, min_budget: float | None = None,
-                 max_budget: float | None = None, eta: float = 3, seed: RngLike = 0,
-                 ranker: RankerLike = "observed",
-                 *, repeats: int | None = 1, resume: bool = True) -> None:
+                 max_budget: float | None = None, eta: float = 3, *, seed: RngLike = 0,
+                 ranker: RankerLike = "observed", repeats: int | None = 1,
+                 resume: bool = True) -> None:
         super().__init__(backend, seed=seed, ranker=ranker)
         self.eta = check_eta(eta)
         min_budget = backend.min_budget if min_budget is None else min_budget
         max_budget = backend.max_budget if max_budget is None else max_budget
         self.min_budget, self.max_budget = check_budgets(min_budget, max_budget)
-        self.repeats = None if repeats is None else check_count("repeats", repeats)
+        self.repeats = check_int("repeats", repeats, minimum=1, allow_none=True)
         self.resume = resume
         backend.fidelity(self.max_budget)  # names the budget as given when it is not allowed
         self._brackets = hyperband_brackets(self.min_budget, self.max_budget, self.eta)

@@ -57,6 +57,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import pandas as pd
 
+from workbench._checks import check_int, is_int
 from workbench.search._base import (
     Backend,
     Evaluation,
@@ -73,10 +74,6 @@ Evaluator = Callable[[Candidate], float]
 RANGE_RULES = ("paper", "exact")
 _HISTORY_COLUMNS = ["iteration", "sweep", "layer", "parent", "child", "candidate", "cost",
                     "bucket", "score", "trained", "seconds", "event"]
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 def _fmt_num(x: float) -> str:
@@ -124,8 +121,7 @@ class LayerwiseSpace:
             opts.append(layer)
         if not callable(cost_fn):
             raise ValueError(f"cost_fn must be callable, got {cost_fn!r}")
-        if not (_is_int(enumerate_limit) and enumerate_limit >= 0):
-            raise ValueError(f"enumerate_limit must be an int >= 0, got {enumerate_limit!r}")
+        check_int("enumerate_limit", enumerate_limit, minimum=0)
         self.layers: tuple[tuple[Hashable, ...], ...] = tuple(opts)
         self.name = str(name)
         self._cost_fn = cost_fn
@@ -367,7 +363,7 @@ class LayerNAS(Search):
 
     ``backend``: a NAS-Bench-201 backend (tabular or training: the cell's 6 edges are the layers,
     ``cost`` "params" or "flops" from the bundled table, every candidate evaluated by the backend
-    at ``fidelity``, in its budget unit, default its smallest budget), a
+    at ``budget``, in its unit, default its smallest budget), a
     :class:`LayerwiseProblem` (scored by its evaluator through a :class:`ProblemBackend`) or a
     :class:`LayerwiseSpace` with ``evaluator(candidate) -> score`` (optional ``eval_seconds``,
     ``truth``). ``problem=`` searches that problem whatever the backend; any other backend
@@ -385,31 +381,32 @@ class LayerNAS(Search):
     ``found()`` the same as a :class:`Found`, ``incumbent_trace()`` that answer after each row.
     """
 
-    name: ClassVar[str] = "LayerNAS"
+    name: ClassVar[str] = "layernas"
+    label = "LayerNAS"
     extra_columns: ClassVar[tuple[str, ...]] = ("sweep", "layer", "parent", "child", "options",
                                                 "model_cost", "bucket", "trained")
 
     def __init__(self, backend: Backend | LayerwiseProblem | LayerwiseSpace,
                  evaluator: Evaluator | None = None, target: tuple[float, float] | None = None,
                  buckets_per_layer: int = 4, capacity_H: int = 2, candidates_per_iter: int = 2,
-                 seed: RngLike = 0, *, range_rule: str = "paper",
-                 problem: LayerwiseProblem | None = None, fidelity: float | None = None,
-                 cost: str = "params", eval_seconds: Callable[[Candidate], float] | None = None,
-                 truth: Evaluator | None = None, ranker: RankerLike = "observed") -> None:
+                 *, seed: RngLike = 0, ranker: RankerLike = "observed",
+                 range_rule: str = "paper", problem: LayerwiseProblem | None = None,
+                 budget: float | None = None, cost: str = "params",
+                 eval_seconds: Callable[[Candidate], float] | None = None,
+                 truth: Evaluator | None = None) -> None:
         for name, v in (("buckets_per_layer", buckets_per_layer), ("capacity_H", capacity_H),
                         ("candidates_per_iter", candidates_per_iter)):
-            if not (_is_int(v) and v >= 1):
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        if not (isinstance(seed, np.random.Generator) or (_is_int(seed) and seed >= 0)):
+            check_int(name, v, minimum=1)
+        if not (isinstance(seed, np.random.Generator) or (is_int(seed) and seed >= 0)):
             raise ValueError(f"seed must be an int >= 0 or a numpy Generator, got {seed!r}")
         runner, space, to_cell, self.problem = _layerwise_setup(
             backend, evaluator, problem, cost, eval_seconds, truth)
         super().__init__(runner, seed=seed, ranker=ranker)
         self.space = space
         self._to_cell = to_cell
-        budget = runner.min_budget if fidelity is None else check_budget("fidelity", fidelity)
-        self.fidelity = float(budget)  # what each candidate is evaluated at (backend's unit)
-        self._ran = float(runner.fidelity(budget))  # names a fidelity the backend cannot run
+        budget = runner.min_budget if budget is None else check_budget("budget", budget)
+        self.budget = float(budget)  # what each candidate is evaluated at (backend's unit)
+        self._ran = float(runner.fidelity(budget))  # names a budget the backend cannot run
         if target is None:
             target = (self.problem.target if self.problem is not None
                       and self.problem.target is not None else space.cost_range())
@@ -507,8 +504,7 @@ class LayerNAS(Search):
         return f"{_fmt_num(a)}-{_fmt_num(b)}"
 
     def _check_layer(self, layer: int) -> None:
-        if not (_is_int(layer) and 1 <= layer <= self.space.n_layers):
-            raise ValueError(f"layer must be an int in 1..{self.space.n_layers}, got {layer!r}")
+        check_int("layer", layer, minimum=1, maximum=self.space.n_layers)
 
     # -- the algorithm -----------------------------------------------------------------------
     def _cell(self, cand: Candidate) -> Any:
@@ -561,7 +557,7 @@ class LayerNAS(Search):
         of them needed an evaluation (evaluated as one batch), then place them in order."""
         layer = self._next_layer()
         if layer is None:  # unreachable: _advance checks done first
-            raise RuntimeError(f"{self.name} is done; nothing left to step")
+            raise RuntimeError(f"{self.label} is done; nothing left to step")
         if layer <= self._last_layer:
             self._sweep += 1
         self._last_layer = layer
@@ -580,7 +576,7 @@ class LayerNAS(Search):
                 if bucket is not None and child not in self._evals and child not in fresh:
                     fresh.append(child)
         if fresh:
-            results, scores = self._evaluate([self._cell(c) for c in fresh], self.fidelity)
+            results, scores = self._evaluate([self._cell(c) for c in fresh], self.budget)
             for child, res, s in zip(fresh, results, scores, strict=True):
                 self._evals[child] = (res, float(s), len(self._evals))
         new = set(fresh)
@@ -594,14 +590,14 @@ class LayerNAS(Search):
         cell = self._cell(child)
         row: dict[str, Any] = {
             "iteration": self._iteration, "candidate": self.backend.cell_id(cell),
-            "cell": self.backend.format(cell), "budget": self.fidelity,
+            "cell": self.backend.format(cell), "budget": self.budget,
             "fidelity": self._ran, "cost": 0.0,
             "score": math.nan, "ranker_score": math.nan, "final": math.nan,
             "sweep": self._sweep, "layer": layer, "parent": self.space.format(parent.candidate),
             "child": self.space.format(child), "options": child, "model_cost": cost,
             "bucket": math.nan, "trained": trained}
         if bucket is None:  # no evaluation: a placeholder keeps rows and results parallel
-            result = Evaluation(cell=cell, cell_id=row["candidate"], budget=self.fidelity,
+            result = Evaluation(cell=cell, cell_id=row["candidate"], budget=self.budget,
                                 fidelity=self._ran, score=math.nan, cost=0.0, full_cost=0.0,
                                 info={"dropped": True})
             row["decision"] = "dropped"
@@ -629,8 +625,7 @@ class LayerNAS(Search):
         """Step until done, the cost ``budget`` (seconds), ``max_steps`` iterations,
         ``max_evaluations`` evaluations or the end of sweep ``max_sweeps``; returns the history."""
         for name, v in (("max_evaluations", max_evaluations), ("max_sweeps", max_sweeps)):
-            if v is not None and not (_is_int(v) and v >= 1):
-                raise ValueError(f"{name} must be None or an int >= 1, got {v!r}")
+            check_int(name, v, minimum=1, allow_none=True)
         if max_evaluations is None and max_sweeps is None:
             return super().run(budget, max_steps=max_steps, progress=progress)
         steps = 0
@@ -659,7 +654,7 @@ class LayerNAS(Search):
     def _answer_row(self) -> int:
         answer = self._answer()
         if answer is None:
-            raise RuntimeError(f"{self.name}: layer L's table is empty "
+            raise RuntimeError(f"{self.label}: layer L's table is empty "
                                f"({'it ended at dead ends' if self.done else 'step() further'})")
         return answer.row
 
@@ -856,9 +851,7 @@ class ProblemBackend(Backend):
         """``n`` distinct uniformly random candidates whose labels are not in ``exclude``."""
         space, gen = self.problem.space, as_rng(rng)
         taken = set(map(str, exclude))
-        if not (_is_int(n) and 0 <= n <= space.size - len(taken)):
-            raise ValueError(f"n must be an int in 0..{space.size - len(taken)} (candidates "
-                             f"left), got {n!r}")
+        check_int("n (candidates left)", n, minimum=0, maximum=space.size - len(taken))
         if space.enumerable and 2 * (len(taken) + n) > space.size:
             rest = [c for c in space.candidates() if space.format(c) not in taken]
             if n > len(rest):

@@ -8,10 +8,11 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 from torch import nn
 
+from workbench.data import num_classes
 from workbench.search._layernas import Candidate, LayerwiseProblem, LayerwiseSpace
+from workbench.spaces import ChannelSpace
 
 # --------------------------------------------------------------------------------------------
 # The paper's worked example
@@ -84,7 +85,6 @@ def paper_example() -> LayerwiseProblem:
 #: One-character codes of the NAS-Bench-201 ops used in candidate labels ('33S1PN').
 NB201_CODES: dict[str, str] = {"none": "N", "skip_connect": "S", "nor_conv_1x1": "1",
                                "nor_conv_3x3": "3", "avg_pool_3x3": "P"}
-_NB201_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
 
 
 def _ops_of(cell: str) -> tuple[str, ...]:
@@ -107,8 +107,8 @@ def nb201_space(benchmark: Any = None, dataset: str = "cifar10", cost: str = "pa
     bench = get_benchmark("nb201") if benchmark is None else benchmark
     if getattr(bench, "name", None) != "nb201":
         raise ValueError(f"benchmark must be the nb201 benchmark, got {benchmark!r}")
-    if dataset not in _NB201_CLASSES:
-        raise ValueError(f"unknown dataset {dataset!r}; allowed: {sorted(_NB201_CLASSES)}")
+    if dataset not in bench.datasets:
+        raise ValueError(f"unknown dataset {dataset!r}; allowed: {list(bench.datasets)}")
     if cost not in ("params", "flops"):
         raise ValueError(f"cost must be 'params' or 'flops', got {cost!r}")
     return _nb201_space(bench, dataset if cost == "flops" else "cifar10", cost)
@@ -116,8 +116,7 @@ def nb201_space(benchmark: Any = None, dataset: str = "cifar10", cost: str = "pa
 
 @functools.lru_cache(maxsize=8)
 def _nb201_space(bench: Any, dataset: str, cost: str) -> LayerwiseSpace:
-    from workbench.benchmarks import nb201_macs
-    from workbench.benchmarks._cost import NB201_DATASETS
+    from workbench.benchmarks import NB201_DATASETS, nb201_macs
     from workbench.spaces import NB201_OPS
 
     if cost == "params":
@@ -126,10 +125,10 @@ def _nb201_space(bench: Any, dataset: str, cost: str) -> LayerwiseSpace:
         costs = dict(zip(ops, table["params"].to_numpy(dtype=float) / 1e6, strict=True))
         cost_fn: Callable[[Candidate], float] = costs.__getitem__
     else:
-        res = NB201_DATASETS[dataset][1]
+        res, classes = NB201_DATASETS[dataset][1], num_classes(dataset)
 
         def cost_fn(c: Candidate) -> float:
-            return nb201_macs(c, resolution=res, num_classes=_NB201_CLASSES[dataset]) / 1e6
+            return nb201_macs(c, resolution=res, num_classes=classes) / 1e6
 
     return LayerwiseSpace([NB201_OPS] * 6, cost_fn, name=f"nb201-{cost}",
                           format_fn=lambda c: "".join(NB201_CODES[o] for o in c))
@@ -149,14 +148,14 @@ def nb201_topology(benchmark: Any = None, dataset: str = "cifar10", cost: str = 
 
     bench = get_benchmark("nb201") if benchmark is None else benchmark
     space = nb201_space(bench, dataset, cost)  # validates benchmark, dataset and cost
-    fid = bench.fidelity(dataset, epochs)  # ValueError naming the available epochs
+    fid = bench.fidelity(dataset=dataset, epochs=epochs)  # ValueError naming the available epochs
     table = bench.table()
     ops = [_ops_of(c) for c in table["cell"]]
     acc = dict(zip(ops, table[fid.label].to_numpy(dtype=float), strict=True))
     final = dict(zip(ops, table[bench.final[dataset].label].to_numpy(dtype=float), strict=True))
 
     def seconds(c: Candidate) -> float:
-        return float(bench.cost(NB201Cell(c), epochs, dataset))
+        return float(bench.cost(NB201Cell(c), dataset=dataset, epochs=epochs))
 
     unit = "M params" if cost == "params" else "M MACs"
     return LayerwiseProblem(
@@ -170,107 +169,71 @@ def nb201_topology(benchmark: Any = None, dataset: str = "cifar10", cost: str = 
 # --------------------------------------------------------------------------------------------
 
 
-class ChannelSpace(LayerwiseSpace):
-    """A plain CNN: ``n_layers`` 3x3 conv-BN-ReLU layers whose widths are searched, then global
-    average pooling and a linear classifier. Stride 2 on every second layer by default.
-
-    Cost ``"params"`` (exact parameter count) or ``"madds"`` (multiply-adds of the convolutions
-    and the classifier; BN, ReLU and pooling omitted as usual), both computed analytically.
+class LayerwiseChannelSpace(LayerwiseSpace):
+    """:class:`workbench.spaces.ChannelSpace` as a layer-wise space: one search layer per conv
+    layer, its options the widths, cost ``"params"`` (exact parameter count) or ``"madds"``
+    (multiply-adds), both computed analytically by the network space (``self.network``).
     """
 
-    def __init__(self, widths: Sequence[int] = (8, 16, 24, 32, 40, 48, 56, 64),
-                 n_layers: int = 5, cost: str = "params", *, in_channels: int = 3,
-                 num_classes: int = 10, resolution: int = 32,
-                 strides: Sequence[int] | None = None) -> None:
-        def pos_int(name: str, v: object) -> int:
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-            return int(v)
-
-        if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
-            raise ValueError(f"widths must be a non-empty list of ints, got {widths!r}")
-        self.widths = tuple(pos_int("each width", w) for w in widths)
-        self.n = pos_int("n_layers", n_layers)
-        self.in_channels = pos_int("in_channels", in_channels)
-        self.num_classes = pos_int("num_classes", num_classes)
-        self.resolution = pos_int("resolution", resolution)
-        strides = tuple(2 if i % 2 else 1 for i in range(self.n)) if strides is None else strides
-        if len(strides) != self.n:
-            raise ValueError(f"strides must have n_layers={self.n} entries, got {strides!r}")
-        self.strides = tuple(pos_int("each stride", s) for s in strides)
+    def __init__(self, widths: Sequence[int] = ChannelSpace.DEFAULT_WIDTHS, n_layers: int = 5,
+                 cost: str = "params", *, in_channels: int = 3, num_classes: int = 10,
+                 resolution: int = 32, strides: Sequence[int] | None = None) -> None:
+        self.network = ChannelSpace(widths, n_layers, in_channels=in_channels,
+                                    num_classes=num_classes, resolution=resolution,
+                                    strides=strides)
         if cost not in ("params", "madds"):
             raise ValueError(f"cost must be 'params' or 'madds', got {cost!r}")
         self.metric = cost
-        fn = self.params if cost == "params" else self.madds
-        super().__init__([self.widths] * self.n, lambda c: float(fn(c)),
+        fn = self.network.params if cost == "params" else self.network.madds
+        super().__init__([self.network.widths] * self.network.n_layers, lambda c: float(fn(c)),
                          name=f"channels-{cost}")
 
-    def _sizes(self) -> list[int]:
-        """Output resolution of each conv layer (3x3, padding 1)."""
-        h, out = self.resolution, []
-        for s in self.strides:
-            h = (h - 1) // s + 1
-            out.append(h)
-        return out
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """The width options of every layer."""
+        return self.network.widths
 
-    def params(self, candidate: Candidate) -> int:
-        """Trainable parameters: conv weights (no bias), BN scale and shift, classifier."""
-        c_in, total = self.in_channels, 0
-        for w in candidate:
-            total += 9 * c_in * w + 2 * w
-            c_in = w
-        return total + c_in * self.num_classes + self.num_classes
+    def params(self, candidate: Sequence[int]) -> int:
+        """Trainable parameters of ``candidate``'s network (``ChannelSpace.params``)."""
+        return self.network.params(candidate)
 
-    def madds(self, candidate: Candidate) -> int:
-        """Multiply-adds of one image: 9 x c_in x c_out per output pixel, plus the classifier."""
-        c_in, total = self.in_channels, 0
-        for w, h in zip(candidate, self._sizes(), strict=True):
-            total += 9 * c_in * w * h * h
-            c_in = w
-        return total + c_in * self.num_classes
+    def madds(self, candidate: Sequence[int]) -> int:
+        """Multiply-adds of one image through ``candidate``'s network (``ChannelSpace.madds``)."""
+        return self.network.madds(candidate)
 
     def build(self, candidate: Sequence[int]) -> nn.Module:
         """A freshly initialised network for ``candidate`` (one width per layer)."""
-        cand = self.check(candidate)
-        layers: list[nn.Module] = []
-        c_in = self.in_channels
-        for w, s in zip(cand, self.strides, strict=True):
-            layers += [nn.Conv2d(c_in, int(w), 3, stride=s, padding=1, bias=False),
-                       nn.BatchNorm2d(int(w)), nn.ReLU(inplace=True)]
-            c_in = int(w)
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, self.num_classes)]
-        return nn.Sequential(*layers)
+        return self.network.build(self.check(candidate))  # type: ignore[arg-type]
 
     def train_evaluator(self, steps: int = 200, *, dataset: str = "cifar10",
                         source: str | None = None, val_size: int = 1000, batch_size: int = 64,
                         seed: int = 0, device: str = "auto") -> Callable[[Candidate], float]:
-        """An evaluator that trains each candidate for ``steps`` mini-batches with
-        :class:`workbench.training.Trainer` and returns its validation accuracy (%; 0 when
-        the run diverged).
+        """An evaluator that trains each candidate for ``steps`` mini-batches (with
+        :func:`workbench.training.build_trainer`, the network built under ``seeded(seed)``) and
+        returns its validation accuracy (%; 0 when the run diverged).
 
-        The data (``load_dataset(dataset, "train", source=source)`` split into train and
-        ``val_size`` validation images) is loaded on the first call and reused.
+        The data: ``load_dataset(dataset, "train", source=source)`` split into train and
+        ``val_size`` validation images, decoded once per process.
         """
-        from workbench.data import load_dataset, train_val_split
-        from workbench.training import TrainConfig, Trainer, seeded
+        from workbench.training import TrainConfig, build_trainer
 
+        if self.network.num_classes != num_classes(dataset):
+            raise ValueError(f"dataset {dataset!r} has {num_classes(dataset)} classes, the "
+                             f"networks of this space {self.network.num_classes}: make the "
+                             f"space with num_classes={num_classes(dataset)}")
         config = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, device=device,
                              snapshot_every=None)
-        data: dict[str, Any] = {}
+        data = {"val_size": val_size, "split_seed": seed, "source": source}
 
         def evaluate(candidate: Candidate) -> float:
-            if not data:
-                full = load_dataset(dataset, "train", source=source)
-                data["train"], data["val"] = train_val_split(full, val_size=val_size, seed=seed)
-            with seeded(seed):
-                model = self.build(candidate)
-            result = Trainer(model, data["train"], config, val=data["val"]).run()
+            result = build_trainer(self, candidate, config, dataset=dataset, data=data).run()
             return float(result.metrics.get("val_acc", 0.0)) if result.status == "done" else 0.0
 
         return evaluate
 
 
-def channel_space(widths: Sequence[int] = (8, 16, 24, 32, 40, 48, 56, 64), n_layers: int = 5,
-                  cost: str = "params", **kwargs: Any) -> ChannelSpace:
-    """A :class:`ChannelSpace`: ``n_layers`` conv layers, each width one of ``widths``."""
-    return ChannelSpace(widths, n_layers, cost, **kwargs)
+def channel_space(widths: Sequence[int] = ChannelSpace.DEFAULT_WIDTHS, n_layers: int = 5,
+                  cost: str = "params", **kwargs: Any) -> LayerwiseChannelSpace:
+    """A :class:`LayerwiseChannelSpace`: ``n_layers`` conv layers, each width one of ``widths``
+    (``kwargs``: ``in_channels``, ``num_classes``, ``resolution``, ``strides``)."""
+    return LayerwiseChannelSpace(widths, n_layers, cost, **kwargs)

@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
+from workbench._checks import check_int
 from workbench.evaluation import kendall_tau
 from workbench.predictors import (
     DynamicsForest,
@@ -29,7 +30,7 @@ from workbench.predictors import (
     graphs_from_cells,
     snapshot_maps,
 )
-from workbench.search._base import Backend, Evaluation, Search, check_count
+from workbench.search._base import Backend, Evaluation, Search
 from workbench.search._combine import CombinedRanker
 from workbench.search._dynamics_ranker import DynamicsRanker, GraphRanker
 from workbench.search._evolution import RegularizedEvolution
@@ -86,7 +87,7 @@ def selection_order(history: pd.DataFrame) -> list[str]:
 def selection_precision(history: pd.DataFrame, finals: Mapping[str, float], k: int) -> float:
     """NAP2's top-k precision: the share of the search's top ``k`` (``selection_order``) among
     the ``k`` best of ``finals`` (cell id -> final accuracy: the pool)."""
-    k = check_count("k", k)
+    k = check_int("k", k, minimum=1)
     if k > len(finals):
         raise ValueError(f"k={k} exceeds the {len(finals)} cells of the pool")
     best = set(sorted(finals, key=lambda c: -finals[c])[:k])
@@ -130,7 +131,7 @@ def offline_phase(backend: Any, cells: Sequence[Any], steps: Sequence[int], *,
     ``DynamicsForest()``) on the snapshots up to each step and ``gcn`` (default a rank-target
     GCN; ``False``: none) on the cells' graphs. Diverged or non-finite runs are
     left out of the fit (``dropped``)."""
-    steps = sorted({check_count("step", s) for s in steps})
+    steps = sorted({check_int("step", s, minimum=1) for s in steps})
     if not cells:
         raise ValueError("offline_phase needs at least one cell")
     estimator = DynamicsForest() if estimator is None else estimator
@@ -213,9 +214,9 @@ def nap2_methods(offline: OfflinePhase | None, *, n: int = 27, eta: float = 3,
     out["HB"] = ("pool", lambda b, s: Hyperband(b, min_budget=min_budget,
                                                  max_budget=max_budget, eta=eta, seed=s))
     out["RS"] = ("pool", lambda b, s: RandomSearch(
-        b, budget_epochs=max_budget, seed=s, max_evaluations=max(1, int(total // max_budget))))
+        b, budget=max_budget, seed=s, max_evaluations=max(1, int(total // max_budget))))
     out["RE"] = ("pool", lambda b, s: RegularizedEvolution(
-        b, population=10, sample_size=3, budget_epochs=re_b, seed=s,
+        b, population=10, sample_size=3, budget=re_b, seed=s,
         max_evaluations=max(1, int(total // re_b)), max_attempts=20))
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
+from workbench._checks import check_int
 from workbench.search._base import Backend, Evaluation
 from workbench.spaces import RngLike, as_rng
 
@@ -61,8 +62,7 @@ class PoolBackend(Backend):
         taken = set(self.excluded) | {str(e) for e in exclude}
         if self.pool is None:
             return self.backend.sample(n, rng, exclude=taken)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        n = check_int("n", n, minimum=0)
         free = [c for c, k in zip(self.pool, self._ids, strict=True) if k not in taken]
         if n > len(free):
             raise ValueError(f"n={n!r}: only {len(free)} cells of the pool of {len(self.pool)} "

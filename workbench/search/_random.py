@@ -6,12 +6,12 @@ from typing import ClassVar
 
 import pandas as pd
 
+from workbench._checks import check_int
 from workbench.search._base import (
     Backend,
     RankerLike,
     Search,
     check_budget,
-    check_count,
     rank_order,
     register_search,
 )
@@ -21,20 +21,21 @@ from workbench.spaces import RngLike
 @register_search("random")
 class RandomSearch(Search):
     """Sample ``batch`` cells never evaluated before (uniform over the backend's cells) and
-    evaluate them at ``budget_epochs`` (default: the backend's largest budget)."""
+    evaluate them at ``budget`` (the backend's unit, epochs or mini-batches; default its
+    largest budget)."""
 
-    name: ClassVar[str] = "RS"
+    name: ClassVar[str] = "random"
+    label = "RS"
 
-    def __init__(self, backend: Backend, budget_epochs: float | None = None, batch: int = 1,
-                 seed: RngLike = 0, *, ranker: RankerLike = "observed",
+    def __init__(self, backend: Backend, budget: float | None = None, batch: int = 1, *,
+                 seed: RngLike = 0, ranker: RankerLike = "observed",
                  max_evaluations: int | None = None) -> None:
         super().__init__(backend, seed=seed, ranker=ranker)
-        budget = backend.max_budget if budget_epochs is None else budget_epochs
-        self.budget_epochs = check_budget("budget_epochs", budget)
-        backend.fidelity(self.budget_epochs)  # validates against the backend
-        self.batch = check_count("batch", batch)
-        self.max_evaluations = (None if max_evaluations is None
-                                else check_count("max_evaluations", max_evaluations))
+        self.budget = check_budget("budget", backend.max_budget if budget is None else budget)
+        backend.fidelity(self.budget)  # validates against the backend
+        self.batch = check_int("batch", batch, minimum=1)
+        self.max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1,
+                                         allow_none=True)
         self._seen: set[str] = set()
         self._exhausted = False
 
@@ -66,7 +67,7 @@ class RandomSearch(Search):
         if not cells:
             self._exhausted = True
             return
-        results, scores = self._evaluate(cells, self.budget_epochs)
+        results, scores = self._evaluate(cells, self.budget)
         for res, s in zip(results, scores, strict=True):
             self._seen.add(res.cell_id)
             self._log(res, s, "random")

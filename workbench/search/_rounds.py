@@ -11,13 +11,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from workbench._checks import check_int
 from workbench.search._base import (
     Backend,
     BatchRanker,
     Evaluation,
     Search,
     check_budgets,
-    check_count,
     check_eta,
     register_search,
 )
@@ -35,19 +35,20 @@ FeaturesLike = tuple[Sequence[str], Any] | Callable[[Any], Any] | None
 class Rounds(Search):
     """Repeat a finite search made by ``make(backend, rng)`` (fresh cells each round, drawn
     from this search's generator) until the cost budget or ``max_rounds``; one ``step()`` = one
-    step of the current round. The history adds a ``round`` column."""
+    step of the current round. The history adds a ``round`` column; ``label`` names it in
+    figures and progress bars."""
 
     name: ClassVar[str] = "rounds"
     extra_columns: ClassVar[tuple[str, ...]] = ("round",)
 
     def __init__(self, backend: Backend, make: SearchMaker, *, seed: RngLike = 0,
-                 max_rounds: int | None = None, name: str = "rounds") -> None:
+                 max_rounds: int | None = None, label: str = "rounds") -> None:
         super().__init__(backend, seed=seed)
         if not callable(make):
             raise ValueError(f"make must be a callable (backend, rng) -> Search, got {make!r}")
         self.make = make
-        self.max_rounds = None if max_rounds is None else check_count("max_rounds", max_rounds)
-        self.name = name  # type: ignore[misc]
+        self.max_rounds = check_int("max_rounds", max_rounds, minimum=1, allow_none=True)
+        self.label = str(label)
         self.round = -1  # the current round (-1: none started)
         self.current: Search | None = None
 
@@ -121,12 +122,14 @@ class PredictorSH(Rounds):
     charged, like every ranker here.
     """
 
+    name: ClassVar[str] = "predictor_sh"
+
     def __init__(self, backend: Backend, features: FeaturesLike = None, *,
                  regressor: Any = None, encoding: str | None = None, k_init: int = 30,
                  n: int = 27, eta: float = 3, min_budget: float | None = None,
                  max_budget: float | None = None, max_rounds: int | None = 8,
-                 seed: RngLike = 0, name: str = "SH+predictor") -> None:
-        super().__init__(backend, self._sh, seed=seed, max_rounds=max_rounds, name=name)
+                 seed: RngLike = 0, label: str = "SH+predictor") -> None:
+        super().__init__(backend, self._sh, seed=seed, max_rounds=max_rounds, label=label)
         if regressor is None:
             from sklearn.ensemble import RandomForestRegressor
 
@@ -141,10 +144,10 @@ class PredictorSH(Rounds):
                              "encode them yourself when giving features=")
         self.ids, self.x = self._pool(backend, features, encoding)
         self.row = {k: i for i, k in enumerate(self.ids)}
-        self.k_init = check_count("k_init", k_init)
+        self.k_init = check_int("k_init", k_init, minimum=1)
         if self.k_init > len(self.ids):
             raise ValueError(f"k_init {k_init!r} exceeds the {len(self.ids)} cells of the pool")
-        self.n = check_count("n", n)
+        self.n = check_int("n", n, minimum=1)
         self.eta = check_eta(eta)
         lo = backend.min_budget if min_budget is None else min_budget
         hi = backend.max_budget if max_budget is None else max_budget

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from workbench._checks import check_int
 from workbench.search._base import (
     _EPS,
     Backend,
@@ -16,7 +17,6 @@ from workbench.search._base import (
     RankerLike,
     Search,
     check_budgets,
-    check_count,
     check_eta,
     rank_order,
     register_search,
@@ -35,7 +35,7 @@ def keep_count(n: int, eta: float) -> int:
 def sh_schedule(n: int, min_budget: float, max_budget: float, eta: float = 3) -> pd.DataFrame:
     """The rungs of one SH run: budget min*eta^i capped at max (the last rung is at max), the
     candidates evaluated and the number kept (floor(n_i/eta), at least 1)."""
-    n = check_count("n", n)
+    n = check_int("n", n, minimum=1)
     eta = check_eta(eta)
     lo, hi = check_budgets(min_budget, max_budget)
     rows, i, size, b = [], 0, n, float(lo)
@@ -58,13 +58,14 @@ class SuccessiveHalving(Search):
     to the backend's smallest and largest; ``candidates`` (cells, strings or ids) replace sampling.
     """
 
-    name: ClassVar[str] = "SH"
+    name: ClassVar[str] = "sh"
+    label = "SH"
     extra_columns: ClassVar[tuple[str, ...]] = ("rung", "rank")
 
     def __init__(self, backend: Backend, n: int | None = None, min_budget: float | None = None,
-                 max_budget: float | None = None, eta: float = 3,
-                 ranker: RankerLike = "observed", seed: RngLike = 0,
-                 candidates: Sequence[Any] | None = None, *, resume: bool = True) -> None:
+                 max_budget: float | None = None, eta: float = 3, *, seed: RngLike = 0,
+                 ranker: RankerLike = "observed", candidates: Sequence[Any] | None = None,
+                 resume: bool = True) -> None:
         super().__init__(backend, seed=seed, ranker=ranker)
         self.eta = check_eta(eta)
         min_budget = backend.min_budget if min_budget is None else min_budget
@@ -79,7 +80,7 @@ class SuccessiveHalving(Search):
             n = len(candidates)
         if n is None:
             raise ValueError("give n (the number of candidates) or candidates")
-        self.n = check_count("n", n)
+        self.n = check_int("n", n, minimum=1)
         backend.fidelity(self.max_budget)  # names the budget as given when it is not allowed
         self._schedule = sh_schedule(self.n, self.min_budget, self.max_budget, self.eta)
         self._schedule["fidelity"] = [backend.fidelity(b) for b in self._schedule["budget"]]

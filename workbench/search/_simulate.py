@@ -30,7 +30,7 @@ def search_curve(search: Search, method: str | None = None, reference: float | N
     inc_final = np.where(has, h["final"].to_numpy(float)[pos], np.nan)
     best = np.fmax.accumulate(inc_final)
     return pd.DataFrame({
-        "method": method or search.name, "seed": search.seed,
+        "method": method or search.label, "seed": search.seed,
         "evaluations": evaluations, "cost": h["cum_cost"].to_numpy(float),
         "incumbent": np.where(has, h["candidate"].to_numpy(object)[pos], None),
         "incumbent_final": inc_final, "best_final": best, "regret": ref - best,

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from workbench._checks import check_choice, check_int, check_real
+
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
 SCHEDULES = ("cosine", "constant")
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -54,45 +51,30 @@ class TrainConfig:
         if (self.steps is None) == (self.epochs is None):
             raise ValueError(f"give exactly one of steps or epochs, got steps={self.steps!r}, "
                              f"epochs={self.epochs!r}")
-        if self.steps is not None and not (_is_int(self.steps) and self.steps >= 1):
-            raise ValueError(f"steps must be an int >= 1, got {self.steps!r}")
-        if self.epochs is not None and not (isinstance(self.epochs, (int, float))
-                                            and not isinstance(self.epochs, bool)
-                                            and math.isfinite(self.epochs) and self.epochs > 0):
-            raise ValueError(f"epochs must be a number > 0, got {self.epochs!r}")
-        for name in ("batch_size", "curve_every", "eval_batch_size", "snapshot_layers",
-                     "snapshot_sample"):
-            v = getattr(self, name)
-            if not (_is_int(v) and v >= 1):
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        for name in ("snapshot_every", "eval_every", "resize"):
-            v = getattr(self, name)
-            if v is not None and not (_is_int(v) and v >= 1):
-                raise ValueError(f"{name} must be None or an int >= 1, got {v!r}")
-        if not (_is_int(self.warmup_steps) and self.warmup_steps >= 0):
-            raise ValueError(f"warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
-        if not (_is_int(self.seed) and self.seed >= 0):
-            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {OPTIMIZERS}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; allowed: {SCHEDULES}")
-        for name, lo, hi in (("lr", 0.0, math.inf), ("momentum", 0.0, 1.0),
-                             ("weight_decay", 0.0, math.inf), ("label_smoothing", 0.0, 1.0)):
-            v = getattr(self, name)
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            if not ok or not lo <= v < hi or (name == "lr" and v == 0):
-                raise ValueError(f"{name} must be a finite number in [{lo}, {hi}), got {v!r}"
-                                 + (" (and > 0)" if name == "lr" else ""))
-        if self.grad_clip is not None and not (isinstance(self.grad_clip, (int, float))
-                                               and self.grad_clip > 0):
-            raise ValueError(f"grad_clip must be None or > 0, got {self.grad_clip!r}")
-        if not all(_is_int(s) and s >= 1 for s in self.eval_at):
+        ints = {"steps": (1, True), "batch_size": (1, False), "curve_every": (1, False),
+                "eval_batch_size": (1, False), "snapshot_layers": (1, False),
+                "snapshot_sample": (1, False), "snapshot_every": (1, True),
+                "eval_every": (1, True), "resize": (1, True), "warmup_steps": (0, False),
+                "seed": (0, False)}
+        for name, (minimum, allow_none) in ints.items():  # numpy ints stored as Python ints
+            value = check_int(name, getattr(self, name), minimum=minimum, allow_none=allow_none)
+            object.__setattr__(self, name, value)
+        check_real("epochs", self.epochs, minimum=0, inclusive="neither", allow_none=True)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_real("lr", self.lr, minimum=0, inclusive="neither")
+        check_real("momentum", self.momentum, minimum=0, maximum=1, inclusive="left")
+        check_real("weight_decay", self.weight_decay, minimum=0)
+        check_real("label_smoothing", self.label_smoothing, minimum=0, maximum=1,
+                   inclusive="left")
+        check_real("grad_clip", self.grad_clip, minimum=0, inclusive="neither", allow_none=True)
+        if isinstance(self.eval_at, (str, bytes)):
             raise ValueError(f"eval_at must hold ints >= 1, got {self.eval_at!r}")
+        eval_at = [check_int("each eval_at step", s, minimum=1) for s in self.eval_at]
         if not isinstance(self.device, str):
             raise ValueError(f"device must be a string such as 'auto', 'cpu', 'cuda', "
                              f"got {self.device!r}")
-        object.__setattr__(self, "eval_at", tuple(sorted(set(self.eval_at))))
+        object.__setattr__(self, "eval_at", tuple(sorted(set(eval_at))))
 
     def total_steps(self, batches_per_epoch: int) -> int:
         """The budget in mini-batches, given the loader's batches per epoch."""

@@ -9,18 +9,20 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from workbench._checks import check_int
 from workbench._device import resolve_device
 from workbench.data import DeviceLoader, ImageDataset
 from workbench.features import SnapshotRecorder, Snapshots
 from workbench.spaces import parameterised_layers, trainable_parameters
 from workbench.training._config import TrainConfig
 
-STATUSES = ("running", "done", "diverged", "stopped")
+TRAIN_STATUSES = ("running", "done", "diverged", "stopped")
 
 
 class Callback:
@@ -51,6 +53,16 @@ class TrainResult:
     evals: pd.DataFrame
     snapshots: Snapshots | None
     metrics: dict[str, float] = field(default_factory=dict)
+
+    def arrays(self) -> dict[str, dict[str, np.ndarray]]:
+        """The run's arrays as a run store keeps them: ``curves``, ``evals`` and (when
+        recorded) ``snapshots``, each a dict of column -> array (steps int64, the rest float64)."""
+        out = {name: {c: frame[c].to_numpy(dtype=np.int64 if c == "step" else np.float64)
+                      for c in frame.columns}
+               for name, frame in (("curves", self.curves), ("evals", self.evals))}
+        if self.snapshots is not None:
+            out["snapshots"] = self.snapshots.to_arrays()
+        return out
 
 
 def _make_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -157,8 +169,7 @@ class Trainer:
     def run(self, until: int | None = None) -> TrainResult:
         """Train up to mini-batch ``until`` (default: the whole budget) and return the result."""
         target = self.total_steps if until is None else until
-        if isinstance(target, bool) or not isinstance(target, int) or target < 1:
-            raise ValueError(f"until must be an int >= 1, got {until!r}")
+        target = check_int("until", target, minimum=1)
         if target > self.total_steps:
             raise ValueError(f"until={target} exceeds the budget of {self.total_steps} "
                              "mini-batches (the cosine schedule is planned over the budget)")
