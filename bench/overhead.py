@@ -21,7 +21,7 @@ from _common import Timer, write_results
 from workbench.data import load_dataset
 from workbench.features import SnapshotRecorder
 from workbench.spaces import get_space, parameterised_layers
-from workbench.training import TrainConfig, Trainer, model_kwargs, seeded
+from workbench.training import TrainConfig, Trainer, seeded
 
 # A cell from the NB101 table with all three op types.
 CELL = ("0100110/0010000/0001001/0000010/0000010/0000001/0000000|input,conv3x3-bn-relu,"
@@ -33,7 +33,7 @@ def _run(data, preset: str, steps: int, snapshot_every: int | None, resize: int 
          batch: int) -> float:
     space = get_space("nb101")
     with seeded(0):
-        model = space.build(space.parse(CELL), **model_kwargs("nb101", preset))
+        model = space.build(space.parse(CELL), **space.model_kwargs(preset))
     cfg = TrainConfig(steps=steps, batch_size=batch, resize=resize,
                       snapshot_every=snapshot_every, curve_every=10)
     trainer = Trainer(model, data, cfg)
@@ -55,7 +55,7 @@ def _record_cost(data, batch: int) -> tuple[float, float]:
     """(seconds per training step, seconds per snapshot) of the paper-size network."""
     space = get_space("nb101")
     with seeded(0):
-        model = space.build(space.parse(CELL), **model_kwargs("nb101", "paper"))
+        model = space.build(space.parse(CELL), **space.model_kwargs("paper"))
     cfg = TrainConfig(steps=10, batch_size=batch, snapshot_every=None)
     trainer = Trainer(model, data, cfg)
     trainer.run(until=2)

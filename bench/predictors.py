@@ -43,7 +43,7 @@ from workbench.predictors import (
     DynamicsGRU,
     GCNPredictor,
     LastValue,
-    compute,
+    compute_proxies,
     dynamics_inputs,
     graphs_from_cells,
     list_proxies,
@@ -53,7 +53,6 @@ from workbench.predictors import (
 )
 from workbench.spaces import get_space
 from workbench.store import RunStore
-from workbench.training import model_kwargs
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_RHO = {  # |Spearman| from ../shared/reference/proxies_and_baselines.md
@@ -102,13 +101,13 @@ def _run_gcn_config(seeds: int, n_train: int, epochs: int, kwargs: dict,
         params = table["params"].to_numpy(float)
         y_all = bench.all_accuracies(dataset=dataset).loc[ids].to_numpy(float)
         short_epochs = 12
-        short = bench.all_accuracies(short_epochs, dataset=dataset).loc[ids].to_numpy(float)
+        short = bench.all_accuracies(dataset=dataset, epochs=short_epochs).loc[ids].to_numpy(float)
         taus, base_p, base_s, fit_s = [], [], [], []
         for seed in tqdm(range(SEED_OFFSET, SEED_OFFSET + seeds), desc=f"gcn {space}/{dataset}"):
             rng = np.random.default_rng(seed)
             train = np.zeros(len(ids), bool)
             train[rng.choice(len(ids), n_train, replace=False)] = True
-            est = GCNPredictor(epochs=epochs, seed=seed, **kwargs)
+            est = GCNPredictor(epochs=epochs, random_state=seed, **kwargs)
             t0 = time.perf_counter()
             est.fit(X_all[train], y_all[train])
             s = time.perf_counter() - t0
@@ -152,18 +151,18 @@ def proxy_cells(space: str, n: int) -> list[str]:
     return bench.sample_ids(n, rng=np.random.default_rng(SAMPLE_SEED))
 
 
-def compute_proxies(space: str, n: int, cache: Path) -> pd.DataFrame:
+def cached_proxy_scores(space: str, n: int, cache: Path) -> pd.DataFrame:
     """Proxy scores of the sampled cells (cached per cell in ``cache``, so reruns resume)."""
     done = pd.read_csv(cache, dtype={"cell_id": str}) if cache.is_file() else pd.DataFrame()
     have = set(done["cell_id"]) if len(done) else set()
     sp, bench = get_space(space), get_benchmark(space)
     batch = proxy_batch()
-    kwargs = model_kwargs(space, MODELS[space])
+    kwargs = sp.model_kwargs(MODELS[space])
     rows = []
     for cid in tqdm([c for c in proxy_cells(space, n) if c not in have], desc=f"proxies {space}"):
         torch.manual_seed(0)
         model = sp.build(bench.cell(cid), num_classes=10, **kwargs)
-        scores, secs = _seconds(lambda model=model: compute(model, batch))
+        scores, secs = _seconds(lambda model=model: compute_proxies(model, batch))
         rows.append({"cell_id": cid, **{k: float(v) for k, v in scores.items()},
                      "seconds": secs})
         if len(rows) % 10 == 0:
@@ -181,10 +180,11 @@ def run_proxies(n: int, store: Path) -> dict:
     """Rank correlations of every proxy with the table's final accuracy, per label set."""
     out = {}
     for space in ("nb201", "nb101"):
-        df = compute_proxies(space, n, store / f"proxies_{space}.csv")
+        df = cached_proxy_scores(space, n, store / f"proxies_{space}.csv")
         bench = get_benchmark(space)
         for dataset in ([d for s, d in LABEL_SETS if s == space]):
-            y = np.array([bench.final_accuracy(bench.cell(c), dataset) for c in df["cell_id"]])
+            y = np.array([bench.final_accuracy(bench.cell(c), dataset=dataset)
+                          for c in df["cell_id"]])
             rows = {}
             for name in list_proxies():
                 v = df[name].to_numpy(float)

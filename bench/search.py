@@ -76,7 +76,7 @@ SMALL_TARGET = (0.2, 0.4)  # M parameters
 #: LayerNAS as described above, a factory ``f(backend, seed=..., target=...)`` for ``simulate``:
 #: the NB201 topology from the backend's table (cost = M params), scored at 12 epochs.
 LAYERNAS = partial(LayerNAS, buckets_per_layer=4, capacity_H=2, candidates_per_iter=2,
-                   range_rule="exact", fidelity=12)
+                   range_rule="exact", budget=12)
 
 
 def layernas_summary(curves: pd.DataFrame, finals: np.ndarray, in_target: np.ndarray
@@ -103,11 +103,11 @@ def methods(backend: TabularBackend, space: str, args: argparse.Namespace
     return {
         "RS": partial(RandomSearch),
         "RE": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2),
-        "SH": lambda b, seed: Rounds(b, partial(_sh_round, n=81), seed=seed, name="SH"),
+        "SH": lambda b, seed: Rounds(b, partial(_sh_round, n=81), seed=seed, label="SH"),
         "HB": partial(Hyperband, repeats=None),
         "SH+RF": lambda b, seed: PredictorSH(b, feats, seed=seed, k_init=args.k_init,
                                              n=args.n, eta=3, max_rounds=args.rounds,
-                                             name="SH+RF"),
+                                             label="SH+RF"),
     }
 
 
@@ -126,7 +126,7 @@ def run_table(space: str, dataset: str, args: argparse.Namespace) -> dict[str, A
     """Every method on one table: curves aggregated on a cost grid, checkpoints and goals."""
     t0 = time.perf_counter()
     backend = TabularBackend(space, dataset)
-    unit = float(np.mean([backend.benchmark.cost(c, backend.max_budget, dataset)
+    unit = float(np.mean([backend.benchmark.cost(c, dataset=dataset, epochs=backend.max_budget)
                           for c in backend.sample(200, 0)]))
     budget = args.budget * unit
     seeds = range(args.first_seed, args.first_seed + args.seeds)

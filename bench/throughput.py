@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from workbench.data import CIFAR10_MEAN, CIFAR10_STD, ImageDataset, load_dataset
 from workbench.spaces import get_space
-from workbench.training import TrainConfig, Trainer, model_kwargs, seeded
+from workbench.training import TrainConfig, Trainer, seeded
 
 CELLS = {
     "nb101": ("0100110/0010000/0001001/0000010/0000010/0000001/0000000|input,conv3x3-bn-relu,"
@@ -60,7 +60,7 @@ def _model(name: str) -> torch.nn.Module:
     space_name, preset = name.split(":")
     space = get_space(space_name)
     with seeded(0):
-        return space.build(space.parse(CELLS[space_name]), **model_kwargs(space_name, preset))
+        return space.build(space.parse(CELLS[space_name]), **space.model_kwargs(preset))
 
 
 def run_reference(data: ImageDataset, preset: str, batches: int, batch: int) -> float:

@@ -11,6 +11,7 @@ from torch import nn
 from workbench.benchmarks import (
     CellNotInTableError,
     NB201CostModel,
+    TabularBenchmark,
     get_benchmark,
     list_benchmarks,
     nb201_macs,
@@ -51,13 +52,13 @@ def test_table_sizes_and_percent_scale(nb101, nb201):
     assert nb101.datasets == ["cifar10"]
     assert nb101.epochs() == [4, 12, 36, 108]
     assert nb201.datasets == ["ImageNet16-120", "cifar10", "cifar100"]
-    assert nb201.epochs("cifar100") == [12, 200]
+    assert nb201.epochs(dataset="cifar100") == [12, 200]
 
 
 def test_best_cells_match_the_published_maxima(nb201):
     # ../shared/data/README.md: best cell 94.37 / 73.51 / 47.31 % test accuracy.
     for ds, best in (("cifar10", 94.37), ("cifar100", 73.51), ("ImageNet16-120", 47.31)):
-        _, acc = nb201.best(ds)
+        _, acc = nb201.best(dataset=ds)
         assert acc == pytest.approx(best, abs=0.005)
 
 
@@ -73,7 +74,8 @@ def test_query_one_cell_by_any_handle(nb201):
     assert len(by_index) == 9  # 3 datasets x (12 val, 12 test, 200 test)
     final = by_index.query("dataset == 'cifar100' and epochs == 200")["accuracy"].item()
     assert final == pytest.approx(row["c100_test_200"])
-    assert nb201.final_accuracy(row["arch"], "cifar100") == pytest.approx(row["c100_test_200"])
+    assert (nb201.final_accuracy(row["arch"], dataset="cifar100")
+            == pytest.approx(row["c100_test_200"]))
     # Validation preferred at the short budget: selection must not read test accuracy.
     assert nb201.accuracy(row["arch"], epochs=12) == pytest.approx(row["c10_val_12"])
     assert nb201.accuracy(row["arch"], epochs=12, split="test") == pytest.approx(row["c10_test_12"])
@@ -86,8 +88,8 @@ def test_nb101_query_and_cost(nb101):
     assert q["epochs"].tolist() == [4, 12, 36, 108]
     np.testing.assert_allclose(q["accuracy"], row[["val_acc_4", "val_acc_12", "val_acc_36",
                                                    "val_acc_108"]].to_numpy(float) * 100)
-    assert nb101.cost(row["hash"], 108) == pytest.approx(row["train_seconds_108"])
-    assert nb101.cost(row["hash"], 36) == pytest.approx(row["train_seconds_108"] / 3)
+    assert nb101.cost(row["hash"], epochs=108) == pytest.approx(row["train_seconds_108"])
+    assert nb101.cost(row["hash"], epochs=36) == pytest.approx(row["train_seconds_108"] / 3)
     cell_string = f"{row['matrix']}|{row['ops']}"
     assert nb101.cell_id(cell_string) == row["hash"]
 
@@ -107,13 +109,49 @@ def test_cell_missing_from_the_1k_table_is_named(nb101):
         nb101.row("f" * 32)
 
 
+def test_cell_not_in_table_is_a_value_and_a_lookup_error(nb101):
+    from workbench.search import TabularBackend
+
+    assert issubclass(CellNotInTableError, ValueError)
+    assert issubclass(CellNotInTableError, LookupError)
+    with pytest.raises(CellNotInTableError, match="f" * 32):
+        TabularBackend(nb101).resolve("f" * 32)  # the backend raises the same error
+
+
+def test_tabular_benchmark_is_abstract():
+    class NoCost(TabularBenchmark):  # _cost_row missing
+        name = space_name = "nb201"
+
+        def _cell_strings(self) -> np.ndarray:
+            return np.array([])
+
+        def _params(self) -> np.ndarray:
+            return np.array([])
+
+    with pytest.raises(TypeError, match="_cost_row"):
+        NoCost()
+    with pytest.raises(TypeError, match="abstract"):
+        TabularBenchmark()
+
+
+def test_queries_take_dataset_epochs_split_by_keyword_only(nb201):
+    for call in (lambda: nb201.accuracy(0, 12), lambda: nb201.all_accuracies(12),
+                 lambda: nb201.cost(0, 12), lambda: nb201.fidelity("cifar10"),
+                 lambda: nb201.epochs("cifar10"), lambda: nb201.best("cifar10"),
+                 lambda: nb201.final_accuracy(0, "cifar10"), lambda: nb201.query(0, "cifar10")):
+        with pytest.raises(TypeError, match="positional"):
+            call()
+    assert nb201.cost(0, dataset="cifar100", epochs=12) == pytest.approx(
+        12 * nb201.cost(0, dataset="cifar100", epochs=1))
+
+
 def test_bad_queries_name_the_value(nb201):
     with pytest.raises(ValueError, match="svhn"):
         nb201.query(0, dataset="svhn")
     with pytest.raises(ValueError, match="epochs=50"):
         nb201.accuracy(0, epochs=50)
     with pytest.raises(ValueError, match="-1"):
-        nb201.cost(0, -1)
+        nb201.cost(0, epochs=-1)
     with pytest.raises(ValueError, match="0"):
         nb201.sample_ids(0)
     with pytest.raises(ValueError, match="unknown benchmark 'nb301'"):
@@ -164,8 +202,8 @@ def test_nb201_cost_model_orders_cells_by_compute(nb201):
     big = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
                       "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     small = space.parse("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|")
-    assert nb201.cost(big, 1) > 5 * nb201.cost(small, 1)
-    assert nb201.cost(big, 200) == pytest.approx(200 * nb201.cost(big, 1))
-    assert 10 < nb201.cost(big, 1) < 60  # the documented scale of the model
+    assert nb201.cost(big, epochs=1) > 5 * nb201.cost(small, epochs=1)
+    assert nb201.cost(big, epochs=200) == pytest.approx(200 * nb201.cost(big, epochs=1))
+    assert 10 < nb201.cost(big, epochs=1) < 60  # the documented scale of the model
     with pytest.raises(ValueError, match="macs_per_second"):
         NB201CostModel(macs_per_second=0)

@@ -19,8 +19,8 @@ from PIL import Image
 from workbench._device import resolve_device
 from workbench._paths import shared_data_dir
 from workbench.data import (
+    DATA_SOURCES,
     NAMES,
-    SOURCES,
     SPLITS,
     DeviceLoader,
     ImageDataset,
@@ -436,7 +436,7 @@ def test_unknown_dataset_name(name: str) -> None:
 
 @FAST
 @given(split=st.text(max_size=12).filter(lambda s: s not in SPLITS),
-       source=st.text(max_size=12).filter(lambda s: s not in SOURCES))
+       source=st.text(max_size=12).filter(lambda s: s not in DATA_SOURCES))
 def test_unknown_split_and_source(split: str, source: str) -> None:
     with pytest.raises(ValueError, match="train, test"):
         load_dataset("cifar10", split)

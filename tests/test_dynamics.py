@@ -184,7 +184,8 @@ def test_malformed_inputs_raise_value_errors():
         DynamicsGBT(target="percent").fit(maps, y)
     with pytest.raises(ValueError, match="hidden must be an int >= 1"):
         DynamicsGRU(hidden=0).fit(maps, y)
-    with pytest.raises(ValueError, match=r"max_features must be in \(0, 1\], got 1.5"):
+    with pytest.raises(ValueError,
+                       match=r"max_features must be a finite number in \(0, 1\], got 1.5"):
         DynamicsForest(max_features=1.5).fit(maps, y)
     fitted = DynamicsGBT(n_estimators=5).fit(maps, y)
     with pytest.raises(ValueError, match="summary features"):
@@ -220,6 +221,12 @@ def test_gcn_predictor_files_round_trip(tmp_path, one_thread):
     _rewrite_header(path, tmp_path / "old.npz", graph_schema_version=None)
     with pytest.raises(ValueError, match=r"graph encoding version 1.*builds version 2"):
         load_predictor(tmp_path / "old.npz")
+    # A GCN saved when its seed parameter was called ``seed`` loads as ``random_state``.
+    with np.load(path, allow_pickle=False) as z:
+        params = json.loads(str(z["__header__"]))["params"]
+    params["seed"] = params.pop("random_state")
+    _rewrite_header(path, tmp_path / "seed.npz", params=params)
+    assert load_predictor(tmp_path / "seed.npz").get_params() == est.get_params()
 
 
 def _rewrite_header(src, dst, **changes):

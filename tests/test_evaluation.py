@@ -29,7 +29,7 @@ from workbench.evaluation import (
     mean_baseline_errors,
     metrics_table,
     mse,
-    plot_predicted_vs_true,
+    paired_arrays,
     point_metrics,
     r2,
     rank_correlations,
@@ -40,7 +40,6 @@ from workbench.evaluation import (
     weighted_tau,
 )
 from workbench.predictors import MeanPredictor
-from workbench.viz._predictors import predicted_vs_true_data
 
 RNG = np.random.default_rng(0)
 TRUE = RNG.normal(90, 2, 60)
@@ -260,11 +259,18 @@ def test_cost_record():
     assert sw.seconds >= 0
 
 
-def test_predicted_vs_true_figure():
-    data = predicted_vs_true_data({"a": PRED, "b": -PRED}, TRUE)
-    assert list(data.columns) == ["predictor", "cell_id", "predicted", "true"]
-    assert len(data) == 2 * TRUE.size
-    fig = plot_predicted_vs_true(PRED, TRUE, name="mine", title="t")
-    assert fig.data[0].name.startswith("mine (τ=") and fig.data[-1].name == "y = x"
-    with pytest.raises(ValueError, match="length"):
-        plot_predicted_vs_true(PRED[:-1], TRUE)
+def test_paired_arrays_validates_like_every_metric():
+    p, t = paired_arrays([1, 2, 3], np.array([[3.0], [2.0], [1.0]]))
+    assert p.dtype == t.dtype == float and p.shape == t.shape == (3,)
+    with pytest.raises(ValueError, match="differ in length: 2 vs 3"):
+        paired_arrays([1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        paired_arrays([1], [1])
+    with pytest.raises(ValueError, match="predictions must be finite"):
+        paired_arrays([1, np.nan], [1, 2])
+
+
+def test_evaluation_holds_no_plotting():
+    import workbench.evaluation as ev
+
+    assert not [n for n in ev.__all__ if n.startswith("plot")]

@@ -392,7 +392,7 @@ def test_layernas_on_a_tabular_backend_searches_the_nb201_topology(nb201, nb201_
     cell, score = nas.best()
     assert nb201_table.resolve(cell) == cell and score == ref.best()[1]
     assert nb201_table.format(cell) == h.loc[nas.incumbent_trace()[1][-1], "cell"]
-    assert nas.found().name == ref.found().name and nas.fidelity == 12.0
+    assert nas.found().name == ref.found().name and nas.budget == 12.0
     assert (h["budget"] == 12).all() and (h["fidelity"] == 12).all()
     whole = LayerNAS(nb201_table)  # default target: the whole parameter range
     params = nb201_table.benchmark.table()["params"] / 1e6
@@ -408,7 +408,7 @@ def test_layernas_needs_a_layerwise_view_of_the_backend(paper, nb201_table):
     nas.run(max_sweeps=2)
     assert nas.found().name == "CAD" and isinstance(nas.backend, ProblemBackend)
     with pytest.raises(ValueError, match="200"):
-        LayerNAS(nb201_table, fidelity=500)
+        LayerNAS(nb201_table, budget=500)
     with pytest.raises(ValueError, match="evaluator"):
         LayerNAS(nb201_table, evaluator=paper.evaluator)
     with pytest.raises(ValueError, match="evaluator"):

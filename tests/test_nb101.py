@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 from nasbench_pytorch.model.model import Cell, Placeholder
 from torch import nn
 
-from workbench.benchmarks._tables import read_table
+from workbench._tables import read_table
 from workbench.spaces import (
     NB101_OPS,
     NB101Cell,
@@ -546,8 +546,10 @@ def test_build_rejects_bad_config(option: str, value: Any):
 
 
 def test_build_rejects_non_cells():
-    with pytest.raises(ValueError, match="expected an NB101Cell"):
+    with pytest.raises(ValueError, match=r"not strings; use space\.parse\(text\)"):
         SPACE.build("0110/0001/0001/0000|input,conv3x3-bn-relu,maxpool3x3,output")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="expected an NB101Cell"):
+        SPACE.build(42)  # type: ignore[arg-type]
 
 
 def test_paper_network_parameter_count_matches_table(table: Any):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from workbench.benchmarks._tables import read_table
+from workbench._tables import read_table
 from workbench.spaces import get_space, list_spaces
 from workbench.spaces._nb201 import (
     NB201_EDGES,
@@ -227,7 +227,7 @@ def test_encodings_have_fixed_length(cell: NB201Cell) -> None:
     adjacency = space.encode(cell)
     assert adjacency.shape == (120,) and adjacency.dtype == np.float32
     assert set(np.unique(adjacency)) <= {0.0, 1.0}
-    adj, labels = space.to_graph(cell)
+    adj, labels = space.to_graph(cell, prune=False)
     n_live = sum(op != "none" for op in cell.ops)
     assert adj.shape == (n_live + 2, n_live + 2) and len(labels) == n_live + 2
     assert labels[0] == "input" and labels[-1] == "output" and "none" not in labels
@@ -237,8 +237,8 @@ def test_encodings_have_fixed_length(cell: NB201Cell) -> None:
 @given(cells)
 def test_pruned_graph_keeps_exactly_the_nodes_on_input_output_paths(cell: NB201Cell) -> None:
     space = NB201Space()
-    full, labels = space.to_graph(cell)
-    adj, kept = space.to_graph(cell, prune=True)
+    full, labels = space.to_graph(cell, prune=False)
+    adj, kept = space.to_graph(cell)  # pruned by default
     n = len(kept)
     assert kept[0] == "input" and kept[-1] == "output" and adj.shape == (n, n)
     reach = np.linalg.matrix_power(np.eye(n, dtype=int) + adj, n) > 0  # reach[i, j]: i ~> j
@@ -254,7 +254,7 @@ def test_pruned_graph_keeps_exactly_the_nodes_on_input_output_paths(cell: NB201C
 
 def test_graph_example(space: NB201Space) -> None:
     cell = space.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|none~2|")
-    adj, labels = space.to_graph(cell)
+    adj, labels = space.to_graph(cell, prune=False)
     assert labels == ["input", "nor_conv_3x3", "skip_connect", "avg_pool_3x3", "output"]
     expected = np.zeros((5, 5), dtype=int)
     expected[0, 1] = expected[0, 3] = 1  # input -> edges leaving node 0
@@ -346,7 +346,7 @@ def test_analytic_count_matches_built_other_configs(
 
 @pytest.mark.parametrize("bad", [{"channels": 0}, {"cells_per_stage": -1}, {"num_classes": 2.0}])
 def test_build_rejects_bad_config(space: NB201Space, bad: dict) -> None:
-    with pytest.raises(ValueError, match="must be a positive int"):
+    with pytest.raises(ValueError, match="must be an int >= 1"):
         space.build(space.cell(0), **bad)
 
 

@@ -17,9 +17,6 @@ from sklearn.preprocessing import FunctionTransformer
 from workbench.benchmarks import get_benchmark
 from workbench.evaluation import kendall_tau
 from workbench.predictors import (
-    GRAPH_NODES,
-    NB101_GRAPH_OPS,
-    NB201_GRAPH_OPS,
     CurveExtrapolator,
     FeaturePredictor,
     GCNPredictor,
@@ -99,14 +96,14 @@ def test_nb201_graphs_follow_to_graph():
     space = get_space("nb201")
     cells = [space.cell(i) for i in (0, 1, 15624)]
     X = graphs_from_cells("nb201", cells)
-    n, n_ops = GRAPH_NODES["nb201"], len(NB201_GRAPH_OPS)
+    n, n_ops = space.graph_nodes, len(space.graph_ops)
     assert X.shape == (3, n, n + n_ops) and X.dtype == np.float32
     adj, ops, mask = split_graphs(X)
     for i, cell in enumerate(cells):
-        ref_adj, labels = space.to_graph(cell, prune=True)
+        ref_adj, labels = space.to_graph(cell)
         k = len(labels)
         assert mask[i].sum() == k and np.array_equal(adj[i, :k, :k], ref_adj)
-        assert [NB201_GRAPH_OPS[j] for j in ops[i, :k].argmax(1)] == labels
+        assert [space.graph_ops[j] for j in ops[i, :k].argmax(1)] == labels
         assert not adj[i, k:].any() and not ops[i, k:].any()
 
 
@@ -114,7 +111,7 @@ def test_nb101_graphs_are_pruned_and_padded():
     bench = get_benchmark("nb101")
     ids = bench.table()["cell_id"].iloc[:20].tolist()
     X = benchmark_graphs(bench, ids)
-    assert X.shape == (20, 7, 7 + len(NB101_GRAPH_OPS))
+    assert X.shape == (20, 7, 7 + len(get_space("nb101").graph_ops))
     adj, ops, mask = split_graphs(X)
     for i, cid in enumerate(ids):
         pruned = bench.cell(cid).prune()
@@ -157,7 +154,7 @@ def test_gcn_learns_a_ranking_on_nb201(nb201_data):
     pred = model.predict(X[100:])
     assert np.isfinite(pred).all() and kendall_tau(pred, y[100:]) > 0
     assert model.y_mean_ == pytest.approx(y[:100].mean()) and len(model.loss_curve_) == 5
-    other = GCNPredictor(**{**TINY, "seed": 1}).fit(X[:40], y[:40]).predict(X[:5])
+    other = GCNPredictor(**{**TINY, "random_state": 1}).fit(X[:40], y[:40]).predict(X[:5])
     assert not np.array_equal(other, GCNPredictor(**TINY).fit(X[:40], y[:40]).predict(X[:5]))
 
 

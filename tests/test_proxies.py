@@ -12,14 +12,13 @@ from torch import nn
 from workbench.predictors._proxies import (
     JACOV_K,
     PROXIES,
-    compute,
+    compute_proxies,
     count_distinct_columns,
     epsinas_from_outputs,
     jacov_from_jacobians,
     list_proxies,
 )
 from workbench.spaces import count_parameters, get_space
-from workbench.training._presets import model_kwargs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -93,7 +92,7 @@ def test_registry_lists_every_proxy() -> None:
 def test_grad_norm_snip_fisher_by_hand() -> None:
     _, z, delta, back, g1, g2 = _by_hand(_cross_entropy_grad)
     h = [_matvec(W1, x) for x in X]
-    scores = compute(_linear_net(), _linear_batch(), ["grad_norm", "snip", "fisher"])
+    scores = compute_proxies(_linear_net(), _linear_batch(), ["grad_norm", "snip", "fisher"])
     assert scores["grad_norm"] == pytest.approx(_fro(g1) + _fro(g2), rel=1e-5)
     assert scores["snip"] == pytest.approx(_sum_abs_prod(W1, g1) + _sum_abs_prod(W2, g2),
                                            rel=1e-5)
@@ -106,7 +105,8 @@ def test_grad_norm_snip_fisher_by_hand() -> None:
 def test_custom_loss_is_used() -> None:
     # L = sum of all logits: dL/dz_n = (1, 1) for every sample.
     _, _, _, _, g1, g2 = _by_hand(lambda z, y: [1.0, 1.0])
-    score = compute(_linear_net(), _linear_batch(), ["snip"], loss_fn=lambda out, y: out.sum())
+    score = compute_proxies(_linear_net(), _linear_batch(), ["snip"],
+                            loss_fn=lambda out, y: out.sum())
     assert score["snip"] == pytest.approx(_sum_abs_prod(W1, g1) + _sum_abs_prod(W2, g2), rel=1e-6)
 
 
@@ -119,7 +119,8 @@ def test_synflow_by_hand() -> None:
     layer2 = sum(abs_w2[i][j] * hidden[j] for i in range(2) for j in range(2))
     layer1 = sum(abs_w1[j][k] * col[j] for j in range(2) for k in range(3))
     assert layer1 == layer2 == 16.75
-    assert compute(_linear_net(), _linear_batch(), ["synflow"])["synflow"] == pytest.approx(33.5)
+    scores = compute_proxies(_linear_net(), _linear_batch(), ["synflow"])
+    assert scores["synflow"] == pytest.approx(33.5)
 
 
 def test_grasp_matches_an_explicit_hessian() -> None:
@@ -134,14 +135,15 @@ def test_grasp_matches_an_explicit_hessian() -> None:
     hess = torch.autograd.functional.hessian(loss, theta)
     expected = -float(theta @ (hess @ grad))
     assert expected != 0.0
-    assert compute(_linear_net(), (x, y), ["grasp"])["grasp"] == pytest.approx(expected, rel=1e-4)
+    scores = compute_proxies(_linear_net(), (x, y), ["grasp"])
+    assert scores["grasp"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_jacov_values() -> None:
     k = JACOV_K
     # The linear net's input Jacobian is the same row for every sample: correlation 1, eig {0, 2}.
     both_correlated = -(math.log(k) + 1 / k) - (math.log(2 + k) + 1 / (2 + k))
-    assert compute(_linear_net(), _linear_batch(), ["jacov"])["jacov"] == pytest.approx(
+    assert compute_proxies(_linear_net(), _linear_batch(), ["jacov"])["jacov"] == pytest.approx(
         both_correlated, rel=1e-6)
     # Uncorrelated rows: identity correlation, eigenvalues all 1 (the best score).
     assert jacov_from_jacobians(np.array([[1.0, -1, 0, 0], [0, 0, 1, -1]])) == pytest.approx(
@@ -156,11 +158,11 @@ def test_nwot_and_swap_by_hand() -> None:
     x = torch.tensor([[1.0, -1, 2, 3], [1, 1, -1, 4]])
     batch = (x, torch.tensor([0, 1]))
     # Codes (1,0,1,1) and (1,1,0,1): K = N_A - Hamming = [[4, 2], [2, 4]], det 12.
-    assert compute(relu, batch, ["nwot"])["nwot"] == pytest.approx(math.log(12))
+    assert compute_proxies(relu, batch, ["nwot"])["nwot"] == pytest.approx(math.log(12))
     # Unit patterns across the 2 samples: (1,1), (0,1), (1,0), (1,1) -> 3 distinct.
-    assert compute(relu, batch, ["swap"])["swap"] == 3.0
-    regular = compute(relu, batch, ["swap"], options={"swap": {"regularise": True, "mu": 1.0,
-                                                              "sigma": 2.0}})
+    assert compute_proxies(relu, batch, ["swap"])["swap"] == 3.0
+    regular = compute_proxies(relu, batch, ["swap"],
+                              options={"swap": {"regularise": True, "mu": 1.0, "sigma": 2.0}})
     assert regular["swap"] == pytest.approx(3 * math.exp(-0.5))  # 0 parameters
 
 
@@ -194,7 +196,7 @@ def test_epsinas_by_hand() -> None:
     assert epsinas_from_outputs(np.ones(4), np.arange(4.0)) == 0.0  # no spread: the minimum
     x = torch.tensor([[1.0], [2.0], [3.0]])
     outs = [np.array([[w * v + v * v, v] for v in (1.0, 2.0, 3.0)]) for w in (1e-7, 1.0)]
-    got = compute(_Quadratic(), (x, torch.tensor([0, 1, 0])), ["epsinas"])["epsinas"]
+    got = compute_proxies(_Quadratic(), (x, torch.tensor([0, 1, 0])), ["epsinas"])["epsinas"]
     assert got == pytest.approx(epsinas_from_outputs(*outs), rel=1e-9)
     assert got > 0
 
@@ -214,16 +216,16 @@ def _small_conv_net() -> nn.Module:
 
 def test_params_and_flops_by_hand() -> None:
     x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
-    scores = compute(_small_conv_net(), (x, torch.arange(4)), ["params", "flops"])
+    scores = compute_proxies(_small_conv_net(), (x, torch.arange(4)), ["params", "flops"])
     assert scores == {"params": 514.0, "flops": 12156.0}
     frozen = _small_conv_net()
     frozen[1].requires_grad_(False)
-    assert compute(frozen, (x, torch.arange(4)), "params") == {"params": 506.0}
+    assert compute_proxies(frozen, (x, torch.arange(4)), "params") == {"params": 506.0}
 
 
 def test_params_excludes_nasbench_dummies() -> None:
     model, (x, y) = _space_model("nb101"), _image_batch(0)
-    params = compute(model, (x, y), ["params"])["params"]
+    params = compute_proxies(model, (x, y), ["params"])["params"]
     assert params == count_parameters(model) < sum(p.numel() for p in model.parameters())
 
 
@@ -234,7 +236,7 @@ def test_params_excludes_nasbench_dummies() -> None:
 
 def _space_model(space: str, seed: int = 0) -> nn.Module:
     s = get_space(space)
-    return s.build(s.sample(seed), **model_kwargs(space, "tiny"))
+    return s.build(s.sample(seed), **s.model_kwargs("tiny"))
 
 
 def _image_batch(seed: int, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,11 +247,12 @@ def _image_batch(seed: int, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
 def test_data_independent_proxies_ignore_the_data() -> None:
     model = _space_model("nb201", seed=1)
     names = ["synflow", "params", "flops"]
-    first = compute(model, _image_batch(1), names)
-    assert compute(model, _image_batch(2, n=4), names) == first
+    first = compute_proxies(model, _image_batch(1), names)
+    assert compute_proxies(model, _image_batch(2, n=4), names) == first
     assert first["synflow"] > 0
     assert all(PROXIES.create(n).data_independent for n in names)
-    assert compute(model, _image_batch(2), ["snip"]) != compute(model, _image_batch(1), ["snip"])
+    assert (compute_proxies(model, _image_batch(2), ["snip"])
+            != compute_proxies(model, _image_batch(1), ["snip"]))
 
 
 def _snapshot(model: nn.Module) -> tuple:
@@ -280,14 +283,14 @@ def test_every_proxy_runs_on_each_space_and_leaves_the_model_unchanged(
     before = _snapshot(model)
     batch = _image_batch(3)
     for name in list_proxies():
-        value = compute(model, batch, [name])[name]
+        value = compute_proxies(model, batch, [name])[name]
         assert isinstance(value, float) and math.isfinite(value), (space, name, value)
         assert _same(before, _snapshot(model)), f"{name} changed the {space} model"
 
 
 def test_deterministic_for_a_fixed_batch() -> None:
     model, batch = _space_model("nb201", seed=4), _image_batch(4)
-    assert compute(model, batch) == compute(model, batch, device="cpu")
+    assert compute_proxies(model, batch) == compute_proxies(model, batch, device="cpu")
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,10 +300,10 @@ def test_deterministic_for_a_fixed_batch() -> None:
 
 def test_unknown_names_raise_listing_the_allowed_ones() -> None:
     with pytest.raises(ValueError, match=r"'nope'.*'bad'.*allowed: \['epsinas'"):
-        compute(_linear_net(), _linear_batch(), ["snip", "nope", "bad"])
+        compute_proxies(_linear_net(), _linear_batch(), ["snip", "nope", "bad"])
     with pytest.raises(ValueError, match="not computed"):
-        compute(_linear_net(), _linear_batch(), ["snip"], options={"swap": {}})
-    assert list(compute(_linear_net(), _linear_batch(), ["snip", "params", "snip"])) == [
+        compute_proxies(_linear_net(), _linear_batch(), ["snip"], options={"swap": {}})
+    assert list(compute_proxies(_linear_net(), _linear_batch(), ["snip", "params", "snip"])) == [
         "snip", "params"]
 
 
@@ -317,17 +320,17 @@ def test_unknown_names_raise_listing_the_allowed_ones() -> None:
 ])
 def test_malformed_batches_raise(batch: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        compute(_small_conv_net(), batch, ["params"])
+        compute_proxies(_small_conv_net(), batch, ["params"])
 
 
 def test_labels_beyond_the_outputs_and_models_without_relu_raise() -> None:
     x, _ = _linear_batch()
     with pytest.raises(ValueError, match="out of range"):
-        compute(_linear_net(), (x, torch.tensor([0, 2])), ["snip"])
+        compute_proxies(_linear_net(), (x, torch.tensor([0, 2])), ["snip"])
     with pytest.raises(ValueError, match=r"nn\.ReLU"):
-        compute(_linear_net(), _linear_batch(), ["nwot"])
+        compute_proxies(_linear_net(), _linear_batch(), ["nwot"])
     with pytest.raises(ValueError, match="unknown device"):
-        compute(_linear_net(), _linear_batch(), ["params"], device="gpu0")
+        compute_proxies(_linear_net(), _linear_batch(), ["params"], device="gpu0")
     with pytest.raises(ValueError, match="sigma"):
         PROXIES.create("swap", regularise=True, sigma=0.0)
     with pytest.raises(ValueError, match="two positive"):

@@ -189,8 +189,8 @@ def test_predictor_sh_stops_when_the_pool_is_used_up(nb201, feats):
     ({"k_init": 0}, "k_init must be an int >= 1, got 0"),
     ({"k_init": 2.5}, "k_init must be an int >= 1, got 2.5"),
     ({"n": 0}, "n must be an int >= 1, got 0"),
-    ({"eta": 1}, "eta must be a number >= 2, got 1"),
-    ({"max_rounds": 0}, "max_rounds must be an int >= 1, got 0"),
+    ({"eta": 1}, "eta must be a finite number >= 2, got 1"),
+    ({"max_rounds": 0}, "max_rounds must be None or an int >= 1, got 0"),
     ({"max_budget": 500}, "budget 500"),
     ({"min_budget": 300}, "min_budget 300 must not exceed max_budget"),
     ({"regressor": object()}, "regressor must be a scikit-learn regressor"),
@@ -225,7 +225,7 @@ def test_rounds_repeats_a_finite_search(nb101):
     def make(backend, rng):
         return SuccessiveHalving(backend, n=9, eta=3, seed=rng)
 
-    rounds = Rounds(nb101, make, seed=7, max_rounds=3, name="SH x3")
+    rounds = Rounds(nb101, make, seed=7, max_rounds=3, label="SH x3")
     h = rounds.run()
     rng = np.random.default_rng(7)  # the hand-run: the same rounds on the same generator
     parts, evals, last = [], [], None
@@ -241,7 +241,7 @@ def test_rounds_repeats_a_finite_search(nb101):
     assert h["eval"].tolist() == list(range(len(h)))
     assert h["iteration"].tolist() == (hand["iteration"] + 4 * hand["round"]).tolist()
     np.testing.assert_allclose(h["cum_cost"], np.cumsum(hand["cost"]))
-    assert rounds.done and rounds.n_steps == 3 * last.n_rungs and rounds.name == "SH x3"
+    assert rounds.done and rounds.n_steps == 3 * last.n_rungs and rounds.label == "SH x3"
     pd.testing.assert_frame_equal(rounds.table(), last.table())
 
 
@@ -260,7 +260,7 @@ def test_rounds_without_max_rounds_needs_a_budget(nb101):
 def test_rounds_bad_arguments_name_the_value(nb101):
     with pytest.raises(ValueError, match=r"make must be a callable .*got 3"):
         Rounds(nb101, 3)
-    with pytest.raises(ValueError, match="max_rounds must be an int >= 1, got -1"):
+    with pytest.raises(ValueError, match="max_rounds must be None or an int >= 1, got -1"):
         Rounds(nb101, lambda b, rng: SuccessiveHalving(b, n=3, seed=rng), max_rounds=-1)
     endless = Rounds(nb101, lambda b, rng: RandomSearch(b, seed=rng))
     with pytest.raises(ValueError, match=r"a round must be a finite .*RandomSearch"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from functools import partial
@@ -117,7 +118,7 @@ def test_sh_oracle_keeps_the_best_candidate_to_the_end(nb201):
     assert h.groupby("rung")["fidelity"].first().tolist() == [12, 200, 200, 200]
     assert (h.loc[h.rung >= 2, "cost"] == 0).all()
     bench = nb201.benchmark
-    assert h["cost"].iloc[0] == pytest.approx(bench.cost(h["candidate"].iloc[0], 12))
+    assert h["cost"].iloc[0] == pytest.approx(bench.cost(h["candidate"].iloc[0], epochs=12))
 
 
 def test_sh_promotion_cost_is_incremental(nb101):
@@ -127,12 +128,13 @@ def test_sh_promotion_cost_is_incremental(nb101):
     bench = nb101.benchmark
     for cand, g in h.groupby("candidate"):
         fids = [0, *g["fidelity"].tolist()]
-        expected = [bench.cost(cand, b) - bench.cost(cand, a) for a, b in pairwise(fids)]
+        expected = [bench.cost(cand, epochs=b) - bench.cost(cand, epochs=a)
+                    for a, b in pairwise(fids)]
         assert np.allclose(g["cost"], expected)
-        assert g["cost"].sum() == pytest.approx(bench.cost(cand, fids[-1]))
+        assert g["cost"].sum() == pytest.approx(bench.cost(cand, epochs=fids[-1]))
     fresh = _sh(nb101, resume=False)
     fresh.run()
-    full = [bench.cost(c, f) for c, f in zip(fresh.history.candidate, fresh.history.fidelity,
+    full = [bench.cost(c, epochs=f) for c, f in zip(fresh.history.candidate, fresh.history.fidelity,
                                              strict=True)]
     assert np.allclose(fresh.history["cost"], full) and fresh.total_cost > sh.total_cost
 
@@ -226,26 +228,8 @@ def test_hyperband_steps_one_rung_at_a_time(nb101):
 
 # -- determinism ---------------------------------------------------------------------------------
 
-FACTORIES = {
-    "sh": lambda b, seed: _sh(b, seed=seed),
-    "hb": lambda b, seed: Hyperband(b, 4, 108, seed=seed),
-    "rs": lambda b, seed: RandomSearch(b, 108, batch=2, seed=seed, max_evaluations=20),
-    "re": lambda b, seed: RegularizedEvolution(b, 8, 3, 36, seed=seed, max_evaluations=30,
-                                                 max_attempts=5),
-}
-
-
-@pytest.mark.parametrize("kind", sorted(FACTORIES))
-def test_same_seed_same_history_and_steps_equal_run(nb101, kind):
-    make = FACTORIES[kind]
-    a, b, other = make(nb101, 5), make(nb101, 5), make(nb101, 6)
-    a.run()
-    while not b.done:
-        b.step()
-    other.run()
-    pd.testing.assert_frame_equal(a.history, b.history)
-    assert not a.history["candidate"].equals(other.history["candidate"])
-    assert a.best()[1] == b.best()[1]
+# Same seed, same history, and step() to the end equals run(): every registered search, in
+# tests/test_registries.py (test_same_seed_same_history_and_steps_equal_run).
 
 
 def test_run_stops_at_a_cost_budget(nb101):
@@ -270,7 +254,7 @@ def test_random_search_improves_and_never_repeats(nb101):
 
 
 def test_evolution_population_ages_and_improves(nb201):
-    re_ = RegularizedEvolution(nb201, population=10, sample_size=3, budget_epochs=200, seed=0,
+    re_ = RegularizedEvolution(nb201, population=10, sample_size=3, budget=200, seed=0,
                                max_evaluations=60)
     removed = []
     while not re_.done:
@@ -301,7 +285,7 @@ def test_evolution_on_nb101_falls_back_to_table_cells(nb101):
 
 
 def test_simulate_curves_are_monotone_per_seed(nb101):
-    curves = simulate({"RS": partial(RandomSearch, budget_epochs=108, max_evaluations=15),
+    curves = simulate({"RS": partial(RandomSearch, budget=108, max_evaluations=15),
                        "SH": partial(SuccessiveHalving, n=9, min_budget=4, max_budget=108)},
                       nb101, seeds=[0, 1, 2], budget=None, progress=False)
     assert set(curves["method"]) == {"RS", "SH"}
@@ -360,6 +344,23 @@ def test_bad_configurations_raise_value_error(nb101):
         RandomSearch(nb101, ranker="best")
 
 
+def test_every_search_takes_seed_and_ranker_by_keyword_only():
+    """One calling convention: seed= and ranker= by keyword, a per-evaluation budget= (no
+    budget_epochs: a training backend's budgets are mini-batches)."""
+    from workbench.search import SEARCHES
+
+    for name in list_searches():
+        params = inspect.signature(SEARCHES.get(name)).parameters
+        assert "seed" in params, name
+        for arg in ("seed", "ranker"):
+            if arg in params:
+                assert params[arg].kind is inspect.Parameter.KEYWORD_ONLY, (name, arg)
+        assert "budget_epochs" not in params and "fidelity" not in params, name
+    assert RandomSearch(TabularBackend("nb201"), 12).budget == 12
+    with pytest.raises(TypeError, match="positional"):
+        SuccessiveHalving(TabularBackend("nb201"), 9, 12, 200, 3, "observed")
+
+
 def test_registry_builds_every_method(nb101):
     assert {"sh", "hyperband", "random", "evolution"} <= set(list_searches())
     sh = get_search("sh", backend=nb101, n=3, min_budget=12, max_budget=108)
@@ -382,14 +383,14 @@ def test_hyperband_honours_the_max_budget_and_keeps_floor_n_over_eta(nb201):
 
 @pytest.mark.parametrize("make, match", [
     (lambda b: Hyperband(b, min_budget=108, max_budget=4), "min_budget 108"),
-    (lambda b: Hyperband(b, 4, 108, eta=1), "eta must be a number >= 2, got 1"),
-    (lambda b: Hyperband(b, 4, 108, repeats=0), "repeats must be an int >= 1, got 0"),
+    (lambda b: Hyperband(b, 4, 108, eta=1), "eta must be a finite number >= 2, got 1"),
+    (lambda b: Hyperband(b, 4, 108, repeats=0), "repeats must be None or an int >= 1, got 0"),
     (lambda b: SuccessiveHalving(b, n=3, min_budget=4, max_budget=108,
                                  candidates=b.sample(2, 0)), "n=3 disagrees"),
     (lambda b: SuccessiveHalving(b, min_budget=4, max_budget=108,
                                  candidates=b.sample(1, 0) * 2), "duplicates"),
-    (lambda b: RandomSearch(b, budget_epochs=0), "budget_epochs must be .*, got 0"),
-    (lambda b: RegularizedEvolution(b, budget_epochs=500), "budget 500"),
+    (lambda b: RandomSearch(b, budget=0), "budget must be .*, got 0"),
+    (lambda b: RegularizedEvolution(b, budget=500), "budget 500"),
     (lambda b: simulate(partial(RandomSearch, max_evaluations=2), b, seeds=[]), "seeds"),
 ])
 def test_more_bad_configurations_name_the_value(nb101, make, match):

@@ -22,7 +22,7 @@ from workbench.search import (
     TrainingBackend,
     nb201_topology,
 )
-from workbench.spaces import NB201Cell
+from workbench.spaces import NB201Cell, get_space
 from workbench.store import RunStore
 from workbench.training import TrainConfig
 
@@ -88,6 +88,7 @@ def test_checkpoints_are_files_loaded_weights_only(tmp_path):
     ev = b.evaluate(CELL, 3)
     path = tmp_path / "ckpt" / ev.info["checkpoint"].rsplit("/", 1)[-1]
     assert path.is_file() and path.name.endswith("-3.pt")
+    assert [p.name for p in (tmp_path / "ckpt").iterdir()] == [path.name]  # written atomically
     state = torch.load(path, map_location="cpu", weights_only=True)
     assert state["step"] == 3
     path.unlink()
@@ -100,7 +101,7 @@ def test_epoch_budgets_are_converted_with_the_dataset_size():
     assert b.batches_per_epoch == 6 and b.max_steps == 9
     assert b.steps(0.5) == 3 and b.fidelity(0.5) == 0.5 and b.fidelity(0.4) == 0.5
     assert b.config.steps == 9
-    with pytest.raises(ValueError, match=r"budget 2 epochs exceeds the largest budget 1\.5"):
+    with pytest.raises(ValueError, match=r"budget 2 epochs exceeds the largest budget 1\.5 epochs"):
         b.steps(2)
 
 
@@ -154,9 +155,9 @@ def test_hyperband_random_search_and_evolution_run(backend):
     h = hb.history
     assert len(h) == 6 and set(h["bracket"]) == {1, 0}
     assert hb.evaluations[3].resumed_from == 3  # the bracket-1 survivor continued
-    rs = RandomSearch(backend, budget_epochs=3, seed=0, max_evaluations=2).run(progress=False)
+    rs = RandomSearch(backend, budget=3, seed=0, max_evaluations=2).run(progress=False)
     assert len(rs) == 2 and rs["candidate"].is_unique
-    re_ = RegularizedEvolution(backend, population=2, sample_size=2, budget_epochs=3, seed=0,
+    re_ = RegularizedEvolution(backend, population=2, sample_size=2, budget=3, seed=0,
                                max_evaluations=3).run(progress=False)
     assert re_["decision"].tolist()[:2] == ["initial", "initial"] and len(re_) == 3
 
@@ -174,7 +175,7 @@ def test_layernas_through_a_backend_evaluator(backend):
     assert len(h) == 2 and (h["cost"] > 0).all()
     assert h["score"].tolist() == [trained.evaluations[c].score for c in h["options"]]
     # LayerNAS straight on the training backend: the same topology, evaluated by the backend
-    direct = LayerNAS(backend, target=(0.3, 0.4), seed=0, fidelity=3)
+    direct = LayerNAS(backend, target=(0.3, 0.4), seed=0, budget=3)
     d = direct.run(max_evaluations=2)
     assert d.loc[d.trained, "options"].tolist() == h["options"].tolist()
     assert (d.loc[d.trained, "cost"] > 0).all() and direct.n_evaluations == 2
@@ -195,6 +196,14 @@ def test_run_store_keeps_runs_and_their_snapshots(tmp_path):
     assert state["step"] == 9 and extra == {"steps": 9}
     feats = store.load_features(runs["run_id"].tolist())
     assert sorted(feats.n_snapshots.tolist()) == [3, 3, 9]
+    # Labelled as collect() labels its runs: one convention in one store.
+    from workbench.collect import make_requests
+
+    cells = runs["cell"].tolist()
+    collected = make_requests(cells, space="nb201", config=RECIPE)
+    assert runs["label_name"].tolist() == [r.label_name for r in collected]
+    assert runs["label"].tolist() == [r.label for r in collected]
+    assert set(runs["label_name"]) == {"nb201:cifar10/test@200"}
 
 
 # -- configuration errors ----------------------------------------------------------------------
@@ -224,7 +233,9 @@ def test_bad_configurations_raise(kwargs, match):
 
 
 def test_bad_evaluations_raise(backend):
-    with pytest.raises(ValueError, match=r"budget 10 steps exceeds the largest budget 9"):
+    # A mini-batch budget is named in mini-batches, not epochs.
+    with pytest.raises(ValueError, match=r"budget 10 mini-batches exceeds the largest budget 9 "
+                                         r"mini-batches"):
         backend.evaluate(CELL, 10)
     with pytest.raises(ValueError, match=r"budget.*-3"):
         backend.evaluate(CELL, -3)
@@ -252,3 +263,27 @@ def test_space_pool_samples_the_whole_space():
         ev = b.evaluate(b.format(cells[0]), 3)
         assert ev.info["steps"] == 3 and math.isfinite(ev.final)  # NB201 labels every cell
         assert b.best_final() == TabularBackend("nb201").best_final()
+
+
+def test_candidates_and_checkpoints_are_chosen_once(tmp_path):
+    from workbench.search import PooledBackend, SpacePool, TablePool
+    from workbench.search._checkpoints import FolderCheckpoints, StoreCheckpoints
+
+    with make() as table, make(pool="space", checkpoints=RunStore(tmp_path / "s")) as space:
+        assert isinstance(table.candidates, TablePool) and len(table.candidates) == 15625
+        assert isinstance(space.candidates, SpacePool)
+        assert isinstance(table.checkpoints, FolderCheckpoints)
+        assert isinstance(space.checkpoints, StoreCheckpoints)
+        tabular = TabularBackend("nb201")
+        assert isinstance(tabular, PooledBackend) and isinstance(tabular.candidates, TablePool)
+        # The table pool and the tabular backend draw the same cells for a seed.
+        assert [table.cell_id(c) for c in table.sample(4, 7)] == [
+            tabular.cell_id(c) for c in tabular.sample(4, 7)]
+        folder = table.checkpoints.folder
+        assert folder.is_dir() and "temporary" in table.describe().set_index(
+            "setting").loc["checkpoints", "value"]
+    assert not folder.exists()  # closed: the temporary folder is gone
+    with pytest.raises(ValueError, match="n must be an int >= 0"):
+        SpacePool(get_space("nb201")).sample(-1)
+    with pytest.raises(ValueError, match="space must be a SearchSpace"):
+        SpacePool("nb201")

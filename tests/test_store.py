@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.store import (
+    RUN_STATUSES,
     SCHEMA_VERSION,
-    STATUSES,
     RunRequest,
     RunStore,
     StoreError,
@@ -211,7 +211,7 @@ def test_crash_before_replace_keeps_old_file(
     def interrupted(src: str, dst: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("workbench.store._files.os.replace", interrupted)
+    monkeypatch.setattr("workbench._io.os.replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         store.save_arrays(rid, "feat", {"x": np.arange(100)})
     assert np.array_equal(store.load_arrays(rid, "feat")["x"], np.arange(3))
@@ -221,7 +221,7 @@ def test_crash_before_replace_keeps_old_file(
 def _die_before_replace(store: RunStore, run_id: str) -> None:
     """Child process: die (``os._exit``) inside an open write transaction and just before the
     rename of new arrays."""
-    import workbench.store._files as files
+    import workbench._io as files
 
     conn = sqlite3.connect(store.index_path, isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
@@ -502,10 +502,10 @@ def test_request_validation(module_store: RunStore, space: str, seed: object) ->
 
 
 @FAST
-@given(status=st.one_of(st.text(max_size=10), st.lists(st.sampled_from([*STATUSES, "x"]))))
+@given(status=st.one_of(st.text(max_size=10), st.lists(st.sampled_from([*RUN_STATUSES, "x"]))))
 def test_status_filter_validation(module_store: RunStore, status: object) -> None:
     values = [status] if isinstance(status, str) else status
-    if values and all(v in STATUSES for v in values):
+    if values and all(v in RUN_STATUSES for v in values):
         assert set(module_store.runs(status).get("status", [])) <= set(values)
     else:
         with pytest.raises(ValueError, match="status must"):

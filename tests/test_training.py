@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from workbench.data import load_dataset, train_val_split
 from workbench.spaces import get_space
-from workbench.training import Callback, TrainConfig, Trainer, model_kwargs, seeded
+from workbench.training import Callback, TrainConfig, Trainer, seeded
 
 CELL = ("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+"
         "|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|")
@@ -26,7 +26,7 @@ def data():
 def _model(seed: int = 0):
     space = get_space("nb201")
     with seeded(seed):
-        return space.build(space.parse(CELL), **model_kwargs("nb201", "tiny"))
+        return space.build(space.parse(CELL), **space.model_kwargs("tiny"))
 
 
 def _cfg(**kw):
@@ -164,3 +164,64 @@ def test_unknown_dataset_and_device_are_named():
         load_dataset("svhn")
     with pytest.raises(ValueError, match="tpu"):
         Trainer(_model(), load_dataset("cifar10", "test"), _cfg(device="tpu"))
+
+
+# -- one cell's trainer, its data and its stored arrays ----------------------------------------
+
+SPLIT = {"val_size": 128, "split_seed": 0, "train_size": 256}
+
+
+def test_data_cache_shares_equal_configs_and_one_cache_per_process():
+    from workbench.data import DataCache, process_cache
+
+    cache = DataCache()
+    train, val = cache.get("cifar10", SPLIT)
+    assert len(train) == 256 and len(val) == 128
+    # Spelling out a default describes the same splits: the same objects come back.
+    same = cache.get("cifar10", {**SPLIT, "source": None, "root": None})
+    assert same[0] is train and same[1] is val
+    whole, none = cache.get("cifar10", {})
+    assert none is None and len(whole) > len(train)
+    assert process_cache() is process_cache()
+    with pytest.raises(ValueError, match="data must be a mapping"):
+        cache.get("cifar10", [("val_size", 1)])
+
+
+def test_build_trainer_is_the_seeded_network_on_the_cached_splits():
+    from workbench.data import DataCache
+    from workbench.training import build_trainer
+
+    cfg, cache = _cfg(seed=3), DataCache()
+    a = build_trainer("nb201", CELL, cfg, data=SPLIT, model="tiny", cache=cache)
+    b = build_trainer(get_space("nb201"), get_space("nb201").parse(CELL), cfg, data=SPLIT,
+                      model={"channels": 8, "cells_per_stage": 1}, cache=cache)
+    ref = _model(seed=3)
+    for net in (a.model, b.model):
+        assert all(torch.equal(p.cpu(), q) for p, q in
+                   zip(net.state_dict().values(), ref.state_dict().values(), strict=True))
+    assert a.loader.num_samples == b.loader.num_samples == 256 and a.val_loader is not None
+    # Any object with build(cell) works too (a LayerNAS channel space builds its own nets).
+    c = build_trainer(_Builder(), "ignored", cfg, data=SPLIT, cache=cache)
+    assert isinstance(c.model, torch.nn.Sequential)
+    with pytest.raises(ValueError, match=r"model='tiny'.*SearchSpace"):
+        build_trainer(_Builder(), "ignored", cfg, data=SPLIT, model="tiny", cache=cache)
+    with pytest.raises(ValueError, match="config must be a TrainConfig"):
+        build_trainer("nb201", CELL, {"steps": 3})
+    with pytest.raises(ValueError, match="space must be"):
+        build_trainer(3, CELL, cfg)
+
+
+class _Builder:
+    def build(self, cell):
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 10))
+
+
+def test_result_arrays_are_what_a_store_keeps(data):
+    train, val = data
+    result = Trainer(_model(), train, _cfg(steps=4, eval_every=2), val=val).run()
+    arrays = result.arrays()
+    assert set(arrays) == {"curves", "evals", "snapshots"}
+    assert arrays["curves"]["step"].dtype == np.int64
+    assert arrays["evals"]["val_acc"].dtype == np.float64
+    assert arrays["evals"]["step"].tolist() == [2, 4]
+    np.testing.assert_array_equal(arrays["curves"]["train_loss"], result.curves["train_loss"])

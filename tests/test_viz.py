@@ -13,8 +13,10 @@ from workbench.viz import (
     export_figure,
     feature_evolution_data,
     plot_feature_heatmap,
+    plot_predicted_vs_true,
     plot_regret,
     plot_signal_scatter,
+    predicted_vs_true_data,
     signal_correlations,
     signal_data,
 )
@@ -72,3 +74,18 @@ def test_export_html_and_report(tmp_path):
     rep = HtmlReport("t").heading("h").text("<b>x</b>").table(pd.DataFrame({"a": [1.0]}))
     html = rep.figure(fig).figure(fig).write(tmp_path / "r.html").read_text()
     assert "&lt;b&gt;x&lt;/b&gt;" in html and html.count("<h2>") == 1
+
+
+def test_predicted_vs_true_data_and_figure():
+    rng = np.random.default_rng(0)
+    true = rng.normal(90, 2, 60)
+    pred = true + rng.normal(0, 1.5, 60)
+    data = predicted_vs_true_data({"a": pred, "b": -pred}, true)
+    assert list(data.columns) == ["predictor", "cell_id", "predicted", "true"]
+    assert len(data) == 2 * true.size
+    fig = plot_predicted_vs_true(predicted_vs_true_data(pred, true, name="mine"), title="t")
+    assert fig.data[0].name.startswith("mine (τ=") and fig.data[-1].name == "y = x"
+    with pytest.raises(ValueError, match="length"):
+        predicted_vs_true_data(pred[:-1], true)
+    with pytest.raises(ValueError, match="predicted_vs_true_data"):
+        plot_predicted_vs_true(pd.DataFrame({"x": [1.0]}))

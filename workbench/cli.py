@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -26,7 +25,9 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--space", choices=["nb101", "nb201"], default="nb201")
+    from workbench.spaces import list_spaces
+
+    p.add_argument("--space", choices=list_spaces(), default="nb201")
     p.add_argument("--dataset", default="cifar10")
     p.add_argument("--source", default=None, help="'bundled' (default) or 'shared' (full set)")
     p.add_argument("--data-root", default=None, help="official CIFAR python folder or JPEG npz")
@@ -83,7 +84,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
     backend = getattr(args, "backend", "local")
     if backend == "local":
         return {}
-    from workbench.collect._ray import import_ray
+    from workbench.collect import import_ray
 
     try:
         import_ray("--backend ray")
@@ -273,7 +274,7 @@ def _fit_gcn(backend: Any, args: argparse.Namespace) -> tuple[Any, list[Any]]:
                          f"accuracy on --dataset {args.dataset!r}; the table has "
                          f"{list(bench.datasets)}")
     cells = backend.sample(args.gcn_cells, rng=GCN_SEED)
-    y = [bench.final_accuracy(c, args.dataset) for c in cells]
+    y = [bench.final_accuracy(c, dataset=args.dataset) for c in cells]
     print(f"fitting the GCN on {len(cells)} {args.space} table cells (table labels, no "
           "training); they are kept out of the search", file=sys.stderr)
     gcn = GCNPredictor(epochs=150, lr=1e-3, weight_decay=1e-4, target="rank", device="cpu")
@@ -308,14 +309,10 @@ def _search_view(backend: Any, exclude: Sequence[Any], bar: Any) -> Any:
 
 
 def _write_csv(frame: Any, path: Path) -> None:
-    """Write ``frame`` to ``path`` atomically (a temporary file, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``frame`` to ``path`` as CSV atomically (temp file, fsync, ``os.replace``)."""
+    from workbench._io import atomic_write
+
+    atomic_write(path, frame.to_csv(index=False))
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -396,12 +393,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         kwargs.update(min_budget=args.min_budget, max_budget=args.max_budget, eta=eta,
                       ranker=ranker, repeats=1)
     elif args.method == "rs":
-        kwargs.update(budget_epochs=plan["budget"], max_evaluations=plan["planned"])
+        kwargs.update(budget=plan["budget"], max_evaluations=plan["planned"])
     elif args.method == "re":
-        kwargs.update(population=10, sample_size=3, budget_epochs=plan["budget"],
+        kwargs.update(population=10, sample_size=3, budget=plan["budget"],
                       max_evaluations=plan["planned"], max_attempts=20)
     else:
-        kwargs.update(fidelity=plan["budget"], ranker=ranker)
+        kwargs.update(budget=plan["budget"], ranker=ranker)
     try:
         search = get_search(SEARCH_METHODS[args.method], **kwargs)
         if args.method == "layernas":
@@ -481,7 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help=cmd_search.__doc__, description=SEARCH_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", choices=["nb101", "nb201"], default="nb201")
+    from workbench.spaces import list_spaces
+
+    p.add_argument("--space", choices=list_spaces(), default="nb201")
     p.add_argument("--method", choices=list(SEARCH_METHODS), default="sh",
                    help="sh: Successive Halving, hb: Hyperband (one pass of its brackets), "
                         "rs: random search, re: regularized evolution, layernas: LayerNAS "

@@ -12,7 +12,7 @@ import pandas as pd
 from workbench._device import resolve_device
 from workbench.benchmarks import get_benchmark
 from workbench.collect import collect
-from workbench.evaluation import compare_predictors, plot_predicted_vs_true, rank_correlations
+from workbench.evaluation import compare_predictors, rank_correlations
 from workbench.features import Snapshots
 from workbench.predictors import (
     GCNPredictor,
@@ -36,8 +36,10 @@ from workbench.viz import (
     feature_evolution_data,
     plot_feature_heatmap,
     plot_learning_curves,
+    plot_predicted_vs_true,
     plot_regret,
     plot_signal_scatter,
+    predicted_vs_true_data,
     signal_correlations,
     signal_data,
 )
@@ -56,7 +58,7 @@ def _tables_section(report: HtmlReport) -> None:
         bench = get_benchmark(name)
         data = signal_data(bench, dataset)
         corr = signal_correlations(data)
-        label = bench.fidelity(dataset).label
+        label = bench.fidelity(dataset=dataset).label
         report.table(corr, caption=f"{name} ({len(bench)} cells), truth = {label}")
         if dataset == "cifar10":
             report.figure(plot_signal_scatter(data, "params",
@@ -118,9 +120,9 @@ def _search_section(report: HtmlReport, seeds: int) -> None:
     report.heading("5. Search on the NAS-Bench-201 table (simulated cost)")
     backend = TabularBackend("nb201", dataset="cifar10")
     methods = {
-        "random (12 ep)": lambda b, seed: RandomSearch(b, budget_epochs=12, seed=seed),
+        "random (12 ep)": lambda b, seed: RandomSearch(b, budget=12, seed=seed),
         "reg. evolution (12 ep)": lambda b, seed: RegularizedEvolution(
-            b, population=20, sample_size=5, budget_epochs=12, seed=seed),
+            b, population=20, sample_size=5, budget=12, seed=seed),
         "successive halving (81, eta 3)": lambda b, seed: SuccessiveHalving(
             b, n=81, min_budget=12, max_budget=200, eta=3, seed=seed),
     }
@@ -145,7 +147,7 @@ def _predictor_section(report: HtmlReport, store: RunStore, ids: list[str],
     test = table[~table["cell_id"].isin(train)].sample(2000, random_state=1)["cell_id"]
     test = test.astype(str).tolist()
     t0 = time.perf_counter()
-    gcn = GCNPredictor(epochs=sizes["gcn_epochs"], lr=1e-3, weight_decay=1e-4, seed=0)
+    gcn = GCNPredictor(epochs=sizes["gcn_epochs"], lr=1e-3, weight_decay=1e-4, random_state=0)
     gcn.fit(benchmark_graphs(bench, train), bench.all_accuracies().loc[train].to_numpy())
     pred = gcn.predict(benchmark_graphs(bench, test))
     report.text(f"The GCN Neural Predictor fitted on 172 NB201 cells ({sizes['gcn_epochs']} "
@@ -159,7 +161,7 @@ def _predictor_section(report: HtmlReport, store: RunStore, ids: list[str],
     report.table(keep.pivot_table(index="predictor", columns="metric", values="value")
                  .reset_index(), caption="NB201 CIFAR-10, 2,000 held-out cells")
     report.figure(plot_predicted_vs_true(
-        {"gcn (N=172)": pred}, bench.all_accuracies().loc[test].to_numpy(),
+        predicted_vs_true_data({"gcn (N=172)": pred}, bench.all_accuracies().loc[test].to_numpy()),
         title="GCN: predicted vs true (NB201 CIFAR-10)"))
     rows = store.runs().set_index("run_id").loc[ids].reset_index()
     rows = rows[rows["status"] == "done"]

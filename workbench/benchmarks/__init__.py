@@ -5,6 +5,7 @@
 >>> nb201.query(1)  # by index, cell string or NB201Cell; one row per (dataset, epochs, split)
 """
 
+from workbench._tables import read_table
 from workbench.benchmarks._benchmark import (
     CellNotInTableError,
     Fidelity,
@@ -13,11 +14,11 @@ from workbench.benchmarks._benchmark import (
     list_benchmarks,
     register_benchmark,
 )
-from workbench.benchmarks._cost import NB201CostModel, nb201_macs
+from workbench.benchmarks._cost import NB201_DATASETS, NB201CostModel, nb201_macs
 from workbench.benchmarks._nb import NB101Benchmark, NB201Benchmark
-from workbench.benchmarks._tables import read_table
 
 __all__ = [
+    "NB201_DATASETS",
     "CellNotInTableError",
     "Fidelity",
     "NB101Benchmark",

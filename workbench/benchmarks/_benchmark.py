@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import re
-from abc import abstractmethod
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from workbench._checks import check_int, check_real
 from workbench._registry import Registry
-from workbench.benchmarks._tables import read_table
+from workbench._tables import read_table
 from workbench.spaces import RngLike, SearchSpace, as_rng, get_space
 
 
-class CellNotInTableError(LookupError):
-    """Raised when a cell (or id) is valid but has no row in a benchmark table."""
+class CellNotInTableError(LookupError, ValueError):
+    """Raised when a cell (or id) is valid but has no row in a benchmark table (or a backend's
+    view of one); a LookupError and a ValueError, so either kind of ``except`` catches it."""
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,13 @@ class Fidelity:
         return f"{self.dataset}/{self.split}@{self.epochs}"
 
 
-class TabularBenchmark:
+class TabularBenchmark(ABC):
     """A tabular NAS benchmark: one row per cell, accuracies (percent) at several fidelities.
 
     Accuracies are in percent for every table (NAS-Bench-101 stores fractions) so that regrets
     are comparable across spaces. Cells may be given as cell objects, cell strings or table ids.
+    Every query takes the cell (if any) positionally and the rest by keyword, always named
+    ``dataset`` (default CIFAR-10), ``epochs`` and ``split``.
     """
 
     name: str
@@ -65,7 +70,7 @@ class TabularBenchmark:
         """Parameter count of every row's benchmark network."""
 
     @abstractmethod
-    def _cost_row(self, row: pd.Series, epochs: float, dataset: str) -> float:
+    def _cost_row(self, row: pd.Series, *, dataset: str, epochs: float) -> float:
         """Simulated training seconds of one row for ``epochs`` epochs on ``dataset``."""
 
     # -- identification -----------------------------------------------------------------------
@@ -74,7 +79,7 @@ class TabularBenchmark:
         """Datasets measured in this table."""
         return sorted({f.dataset for f in self.fidelities})
 
-    def epochs(self, dataset: str | None = None) -> list[int]:
+    def epochs(self, *, dataset: str | None = None) -> list[int]:
         """Training budgets (epochs) measured for ``dataset``."""
         ds = self._check_dataset(dataset)
         return sorted({f.epochs for f in self.fidelities if f.dataset == ds})
@@ -127,7 +132,7 @@ class TabularBenchmark:
             out[f.label] = self.raw[f.column].to_numpy() * f.scale
         return out
 
-    def query(self, cell: Any, dataset: str | None = None, epochs: int | None = None
+    def query(self, cell: Any, *, dataset: str | None = None, epochs: int | None = None
               ) -> pd.DataFrame:
         """One cell's measurements (long): dataset, epochs, split, accuracy (%), cost (s)."""
         row = self.row(cell)
@@ -141,45 +146,44 @@ class TabularBenchmark:
         return pd.DataFrame.from_records([
             {"cell_id": self.cell_id(cell), "dataset": f.dataset, "epochs": f.epochs,
              "split": f.split, "accuracy": float(row[f.column]) * f.scale,
-             "cost_seconds": self._cost_row(row, f.epochs, f.dataset)}
+             "cost_seconds": self._cost_row(row, dataset=f.dataset, epochs=f.epochs)}
             for f in fids
         ])
 
-    def accuracy(self, cell: Any, epochs: int | None = None, dataset: str | None = None,
+    def accuracy(self, cell: Any, *, dataset: str | None = None, epochs: int | None = None,
                  split: str | None = None) -> float:
         """Accuracy (%) of ``cell`` after ``epochs`` (default: the final label)."""
-        f = self.fidelity(dataset, epochs, split)
+        f = self.fidelity(dataset=dataset, epochs=epochs, split=split)
         return float(self.row(cell)[f.column]) * f.scale
 
-    def final_accuracy(self, cell: Any, dataset: str | None = None) -> float:
+    def final_accuracy(self, cell: Any, *, dataset: str | None = None) -> float:
         """The table's final-accuracy label of ``cell`` (percent)."""
         return self.accuracy(cell, dataset=dataset)
 
-    def all_accuracies(self, epochs: int | None = None, dataset: str | None = None,
+    def all_accuracies(self, *, dataset: str | None = None, epochs: int | None = None,
                        split: str | None = None) -> pd.Series:
-        """Accuracy (%) of every cell at one fidelity, indexed by cell id."""
-        f = self.fidelity(dataset, epochs, split)
+        """Accuracy (%) of every cell at one fidelity (default: the final label), by cell id."""
+        f = self.fidelity(dataset=dataset, epochs=epochs, split=split)
         return pd.Series(self.raw[f.column].to_numpy() * f.scale, index=self._ids, name=f.label)
 
-    def cost(self, cell: Any, epochs: float, dataset: str | None = None) -> float:
+    def cost(self, cell: Any, *, dataset: str | None = None, epochs: float) -> float:
         """Simulated seconds to train ``cell`` for ``epochs`` epochs (see the cost model)."""
-        if not (isinstance(epochs, (int, float, np.number)) and epochs >= 0):
-            raise ValueError(f"epochs must be a number >= 0, got {epochs!r}")
-        return self._cost_row(self.row(cell), float(epochs), self._check_dataset(dataset))
+        epochs = check_real("epochs", epochs, minimum=0)
+        return self._cost_row(self.row(cell), dataset=self._check_dataset(dataset),
+                              epochs=epochs)
 
-    def best(self, dataset: str | None = None) -> tuple[str, float]:
+    def best(self, *, dataset: str | None = None) -> tuple[str, float]:
         """Id and final accuracy (%) of the table's best cell."""
         s = self.all_accuracies(dataset=dataset)
         return str(s.idxmax()), float(s.max())
 
     def sample_ids(self, n: int, rng: RngLike = None) -> list[str]:
         """``n`` distinct cell ids drawn uniformly from the table."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n <= len(self):
-            raise ValueError(f"n must be an int in 1..{len(self)}, got {n!r}")
-        idx = as_rng(rng).choice(len(self), size=int(n), replace=False)
+        n = check_int("n", n, minimum=1, maximum=len(self))
+        idx = as_rng(rng).choice(len(self), size=n, replace=False)
         return [str(i) for i in self._ids[idx]]
 
-    def fidelity(self, dataset: str | None = None, epochs: int | None = None,
+    def fidelity(self, *, dataset: str | None = None, epochs: int | None = None,
                  split: str | None = None) -> Fidelity:
         """The measured column for (dataset, epochs, split); validation preferred over test."""
         ds = self._check_dataset(dataset)
@@ -205,12 +209,22 @@ class TabularBenchmark:
 
 BENCHMARKS: Registry[TabularBenchmark] = Registry("benchmark")
 
-#: Class decorator adding a tabular benchmark to the registry: ``@register_benchmark("nb201")``.
-register_benchmark = BENCHMARKS.register
-#: Names of the registered tabular benchmarks.
-list_benchmarks = BENCHMARKS.names
+
+def register_benchmark(name: str
+                       ) -> Callable[[type[TabularBenchmark]], type[TabularBenchmark]]:
+    """Class decorator adding a tabular benchmark under ``name`` (equal to the class's
+    ``name``): ``@register_benchmark("nb201")``."""
+    return BENCHMARKS.register(name)
 
 
-def get_benchmark(name: str) -> TabularBenchmark:
-    """A loaded tabular benchmark: 'nb101' (NAS-Bench-101 1k) or 'nb201' (NAS-Bench-201)."""
-    return BENCHMARKS.create(name)
+def list_benchmarks() -> list[str]:
+    """Names of the registered tabular benchmarks, sorted (each one :func:`get_benchmark` loads)."""
+    return BENCHMARKS.names()
+
+
+def get_benchmark(name: str, **kwargs: Any) -> TabularBenchmark:
+    """A newly loaded tabular benchmark: 'nb101' (NAS-Bench-101 1k) or 'nb201' (NAS-Bench-201).
+
+    ``kwargs`` go to its class (e.g. nb201's ``cost_model``); ValueError naming the registered
+    benchmarks when ``name`` is not one of them."""
+    return BENCHMARKS.create(name, **kwargs)

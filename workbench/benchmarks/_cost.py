@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from workbench._checks import check_real
+
 #: Multiply-accumulates of one NAS-Bench-201 edge op on a C-channel, H x H feature map.
 _EDGE_MACS = {
     "none": lambda c, h: 0,
@@ -54,10 +56,10 @@ class NB201CostModel:
     overhead_seconds: float = 4.0
 
     def __post_init__(self) -> None:
-        if not self.macs_per_second > 0 or not self.overhead_seconds >= 0:
-            raise ValueError(f"need macs_per_second > 0 and overhead_seconds >= 0, got {self}")
+        check_real("macs_per_second", self.macs_per_second, minimum=0, inclusive="neither")
+        check_real("overhead_seconds", self.overhead_seconds, minimum=0)
 
-    def seconds_per_epoch(self, ops: Sequence[str], dataset: str) -> float:
+    def seconds_per_epoch(self, ops: Sequence[str], *, dataset: str) -> float:
         """Modelled training seconds of one epoch of the cell ``ops`` on ``dataset``."""
         if dataset not in NB201_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; available: {sorted(NB201_DATASETS)}")

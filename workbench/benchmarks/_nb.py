@@ -31,7 +31,7 @@ class NB101Benchmark(TabularBenchmark):
     def _params(self) -> np.ndarray:
         return self.raw["params"].to_numpy(dtype=np.int64)
 
-    def _cost_row(self, row: pd.Series, epochs: float, dataset: str) -> float:
+    def _cost_row(self, row: pd.Series, *, dataset: str, epochs: float) -> float:
         return float(row["train_seconds_108"]) / 108.0 * epochs
 
 
@@ -70,9 +70,9 @@ class NB201Benchmark(TabularBenchmark):
     def _params(self) -> np.ndarray:
         return np.rint(self.raw["params_m"].to_numpy() * 1e6).astype(np.int64)
 
-    def _cost_row(self, row: pd.Series, epochs: float, dataset: str) -> float:
+    def _cost_row(self, row: pd.Series, *, dataset: str, epochs: float) -> float:
         ops = self.space.parse(row["arch"]).ops
-        return self.cost_model.seconds_per_epoch(ops, dataset) * epochs
+        return self.cost_model.seconds_per_epoch(ops, dataset=dataset) * epochs
 
     def naswot(self) -> pd.Series:
         """The published NASWOT score of each cell (NaN where not computed), by cell id."""

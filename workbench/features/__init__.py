@@ -13,10 +13,10 @@ from workbench.features._recorder import (
 from workbench.features._schema import (
     FEATURE_NAMES,
     FEATURE_SCHEMA_VERSION,
+    FEATURE_SOURCES,
     LAYER_KINDS,
     NEAR_ZERO_REL,
     QUANTILES,
-    SOURCES,
     check_schema,
 )
 from workbench.features._snapshots import Snapshots
@@ -26,10 +26,10 @@ __all__ = [
     "DEFAULT_SAMPLE_SIZE",
     "FEATURE_NAMES",
     "FEATURE_SCHEMA_VERSION",
+    "FEATURE_SOURCES",
     "LAYER_KINDS",
     "NEAR_ZERO_REL",
     "QUANTILES",
-    "SOURCES",
     "SnapshotRecorder",
     "Snapshots",
     "check_schema",

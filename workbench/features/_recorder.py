@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from workbench._checks import check_int
 from workbench.features._schema import FEATURE_NAMES
 from workbench.features._snapshots import Snapshots
 from workbench.features._stats import norm_stats, sample_stats
@@ -81,8 +82,7 @@ class SnapshotRecorder:
             ("max_layers", max_layers),
             ("sample_size", sample_size),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{arg} must be an integer >= 1, got {value!r}")
+            check_int(arg, value, minimum=1)
         layers = list(layers)
         if not layers:
             raise ValueError("layers is empty; pass the (name, module) pairs to record")

@@ -47,7 +47,7 @@ SAMPLE_FEATURES: tuple[str, ...] = (
 )
 NORM_FEATURES: tuple[str, ...] = ("l2_norm", "diff_norm", "rel_change", "cosine")
 FEATURE_NAMES: tuple[str, ...] = SAMPLE_FEATURES + NORM_FEATURES
-SOURCES: tuple[str, ...] = ("weights", "grads")
+FEATURE_SOURCES: tuple[str, ...] = ("weights", "grads")
 LAYER_KINDS: tuple[str, ...] = ("conv", "bn", "linear")
 
 

@@ -11,8 +11,8 @@ import numpy as np
 from workbench.features._schema import (
     FEATURE_NAMES,
     FEATURE_SCHEMA_VERSION,
+    FEATURE_SOURCES,
     LAYER_KINDS,
-    SOURCES,
     check_schema,
 )
 
@@ -141,7 +141,7 @@ class Snapshots:
         n_snap, n_real, n_feat = len(self), self.n_layers, len(self.feature_names)
         values = np.stack([self.weights[:, :n_real], self.grads[:, :n_real]], axis=1)
         s, src, layer, feat = (
-            idx.ravel() for idx in np.indices((n_snap, len(SOURCES), n_real, n_feat))
+            idx.ravel() for idx in np.indices((n_snap, len(FEATURE_SOURCES), n_real, n_feat))
         )
         names = np.asarray(self.layer_names, dtype=object)
         kinds = np.asarray(self.layer_kinds, dtype=object)
@@ -151,7 +151,7 @@ class Snapshots:
                 "layer": layer.astype(np.int64),
                 "layer_name": names[layer],
                 "kind": kinds[layer],
-                "source": np.asarray(SOURCES, dtype=object)[src],
+                "source": np.asarray(FEATURE_SOURCES, dtype=object)[src],
                 "feature": np.asarray(self.feature_names, dtype=object)[feat],
                 "value": values.ravel().astype(np.float64),
             }

@@ -9,6 +9,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from workbench.predictors._predictor_registry import register_predictor
+
 
 def _targets(y: Any, n: int) -> np.ndarray:
     """``y`` as a finite float vector of length ``n`` (ValueError naming the problem)."""
@@ -31,6 +33,7 @@ def _num_samples(X: Any) -> int:
         raise ValueError(f"X must be array-like, got {type(X).__name__}") from None
 
 
+@register_predictor("mean")
 class MeanPredictor(RegressorMixin, BaseEstimator):
     """Predicts the training labels' mean for every input (X is only counted, never read)."""
 
@@ -46,6 +49,7 @@ class MeanPredictor(RegressorMixin, BaseEstimator):
         return np.full(_num_samples(X), self.mean_)
 
 
+@register_predictor("feature")
 class FeaturePredictor(RegressorMixin, BaseEstimator):
     """Predicts from one input feature (e.g. ``"params"``): a rank signal, optionally calibrated.
 

@@ -23,6 +23,8 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from workbench.predictors._predictor_registry import register_predictor
+
 
 def power_law(t: np.ndarray | float, a: float, b: float, c: float) -> np.ndarray | float:
     """a - b·t^(-c): saturates at ``a`` as t grows (t > 0)."""
@@ -209,6 +211,7 @@ class _CurveBase(RegressorMixin, BaseEstimator):
         return arr
 
 
+@register_predictor("last_value")
 class LastValue(_CurveBase):
     """Predicts each curve's last observed value (the trivial extrapolation baseline)."""
 
@@ -222,6 +225,7 @@ class LastValue(_CurveBase):
         return arr[np.arange(arr.shape[0]), last]
 
 
+@register_predictor("curve")
 class CurveExtrapolator(_CurveBase):
     """Fits ``model`` (pow, exp, ens or last) to each partial curve and reads it at ``final_step``.
 

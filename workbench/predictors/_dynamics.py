@@ -26,9 +26,11 @@ from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from workbench._checks import check_real
 from workbench._device import resolve_device
 from workbench.features import FEATURE_SCHEMA_VERSION
 from workbench.predictors._dynamics_data import CHANNELS, layer_mask, split_inputs
+from workbench.predictors._predictor_registry import register_predictor
 from workbench.predictors._targets import check_target, transform_target
 from workbench.predictors._torch_fit import (
     check_dropout,
@@ -190,10 +192,11 @@ class _DynamicsTrees(RegressorMixin, BaseEstimator):
 
 
 def _check_fraction(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    """ValueError unless ``value`` is a fraction in (0, 1] (sklearn's float ``max_features``)."""
+    check_real(name, value, minimum=0, maximum=1, inclusive="right")
 
 
+@register_predictor("dynamics_gbt")
 class DynamicsGBT(_DynamicsTrees):
     """Gradient-boosted trees on summary features of the snapshot maps (NAP2, tabular form).
 
@@ -230,6 +233,7 @@ class DynamicsGBT(_DynamicsTrees):
             random_state=self.random_state)
 
 
+@register_predictor("dynamics_forest")
 class DynamicsForest(_DynamicsTrees):
     """A random forest on the same summary features as :class:`DynamicsGBT` (same inputs,
     targets and files); averaging many decorrelated trees is steadier with few runs."""
@@ -289,6 +293,7 @@ class _DynamicsNet(nn.Module):
         return self.head(pooled).squeeze(-1)
 
 
+@register_predictor("dynamics_gru")
 class DynamicsGRU(RegressorMixin, BaseEstimator):
     """NAP2's sequence model: per snapshot, attention pooling over the layers' embedded features
     (with a learned layer-position embedding); a bidirectional GRU over the snapshots; attention

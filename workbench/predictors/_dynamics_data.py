@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION, SOURCES, Snapshots
+from workbench._checks import check_int
+from workbench.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION, FEATURE_SOURCES, Snapshots
 
 #: Channel names of the last axis of the maps: ``weights.mean`` ... ``grads.cosine``.
-CHANNELS: tuple[str, ...] = tuple(f"{s}.{f}" for s in SOURCES for f in FEATURE_NAMES)
+CHANNELS: tuple[str, ...] = tuple(f"{s}.{f}" for s in FEATURE_SOURCES for f in FEATURE_NAMES)
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,7 @@ def load_dynamics(store: Any, run_ids: Sequence[str] | None = None, *, step: int
     """
     from workbench.store import RunStore
 
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"step must be an int >= 1 (a mini-batch), got {step!r}")
+    check_int("step", step, minimum=1)
     store = store if isinstance(store, RunStore) else RunStore(store)
     rows = store.runs("done", space=space, dataset=dataset)
     if run_ids is not None:

@@ -10,25 +10,25 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from workbench._io import atomic_write
 from workbench.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from workbench.predictors._predictor_registry import predictor_classes
 
 FORMAT = "workbench-predictor"
 FORMAT_VERSION = 1
 
 
 def _classes() -> dict[str, type]:
-    """Predictor classes that can be written to and read from files, by name."""
-    from workbench.predictors._dynamics import DynamicsForest, DynamicsGBT, DynamicsGRU
-    from workbench.predictors._gcn import GCNPredictor
-
-    return {c.__name__: c for c in (DynamicsGBT, DynamicsForest, DynamicsGRU, GCNPredictor)}
+    """Registered predictor classes that can be written to and read from files (those with
+    ``_export``/``_import``), by class name: the name a file's header records."""
+    return {name: cls for name, cls in predictor_classes().items()
+            if callable(getattr(cls, "_export", None)) and callable(getattr(cls, "_import", None))}
 
 
 def _jsonable(value: Any) -> Any:
@@ -68,17 +68,9 @@ def save_predictor(predictor: Any, path: str | os.PathLike,
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"predictor files end in .npz, got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, __header__=np.asarray(text),
-                            **{f"a.{k}": np.asarray(v) for k, v in arrays.items()})
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a predictor file is meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    members = {"__header__": np.asarray(text),
+               **{f"a.{k}": np.asarray(v) for k, v in arrays.items()}}
+    atomic_write(path, lambda fh: np.savez_compressed(fh, **members))
     return path
 
 
@@ -99,6 +91,10 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
                          f"{header.get('format_version')!r}; this workbench reads {FORMAT!r} "
                          f"version {FORMAT_VERSION}")
     return header
+
+
+#: Constructor parameters renamed since files were first written: class -> {old: new}.
+_RENAMED_PARAMS: dict[str, dict[str, str]] = {"GCNPredictor": {"seed": "random_state"}}
 
 
 def load_predictor(path: str | os.PathLike, device: str | None = None) -> Any:
@@ -131,6 +127,9 @@ def load_predictor(path: str | os.PathLike, device: str | None = None) -> Any:
     if cls is None:
         raise ValueError(f"{path} holds a {header.get('class')!r}; known: {sorted(classes)}")
     params = dict(header["params"])
+    for old, new in _RENAMED_PARAMS.get(cls.__name__, {}).items():  # files from before a rename
+        if old in params and new not in params:
+            params[new] = params.pop(old)
     if device is not None and "device" in params:
         params["device"] = device
     est = cls(**params)

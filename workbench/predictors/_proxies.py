@@ -1,8 +1,8 @@
-"""Zero-cost proxies: one registry and ``compute(model, batch, names)`` (issue #4).
+"""Zero-cost proxies: one registry and ``compute_proxies(model, batch, names)`` (issue #4).
 
->>> scores = compute(model, (x, y))                      # every registered proxy
->>> scores = compute(model, (x, y), ["synflow", "nwot"])  # a subset, in that order
->>> PROXIES.create("swap", regularise=True)(model, (x, y))
+>>> scores = compute_proxies(model, (x, y))                       # every registered proxy
+>>> scores = compute_proxies(model, (x, y), ["synflow", "nwot"])  # a subset, in that order
+>>> get_proxy("swap", regularise=True)(model, (x, y))
 
 Proxies (see each class for its exact convention): ``params``, ``flops`` (size); ``grad_norm``,
 ``snip``, ``grasp``, ``fisher``, ``synflow``, ``jacov`` (gradients); ``nwot``, ``swap``,
@@ -68,9 +68,10 @@ __all__ = [
     "Swap",
     "Synflow",
     "ZeroCostProxy",
-    "compute",
+    "compute_proxies",
     "count_distinct_columns",
     "epsinas_from_outputs",
+    "get_proxy",
     "jacov_from_jacobians",
     "list_proxies",
     "register_proxy",
@@ -78,8 +79,14 @@ __all__ = [
 
 
 def list_proxies() -> list[str]:
-    """Names of the registered zero-cost proxies, sorted."""
+    """Names of the registered zero-cost proxies, sorted (each one :func:`get_proxy` builds)."""
     return PROXIES.names()
+
+
+def get_proxy(name: str, **kwargs: Any) -> ZeroCostProxy:
+    """A new zero-cost proxy ``name`` built from ``kwargs`` (e.g. ``get_proxy("swap",
+    regularise=True)``); ValueError naming the registered proxies when ``name`` is unknown."""
+    return PROXIES.create(name, **kwargs)
 
 
 def _select(names: str | Iterable[str] | None) -> list[str]:
@@ -97,9 +104,10 @@ def _select(names: str | Iterable[str] | None) -> list[str]:
     return list(dict.fromkeys(requested))
 
 
-def compute(model: nn.Module, batch: Any, names: str | Iterable[str] | None = None, *,
-            loss_fn: LossFn | None = None, device: str | torch.device | None = None,
-            options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, float]:
+def compute_proxies(model: nn.Module, batch: Any, names: str | Iterable[str] | None = None,
+                    *, loss_fn: LossFn | None = None, device: str | torch.device | None = None,
+                    options: Mapping[str, Mapping[str, Any]] | None = None
+                    ) -> dict[str, float]:
     """``{name: score}`` of the named proxies (default: all) on ``batch = (x, y)``.
 
     ``loss_fn(logits, y)`` defaults to mean cross-entropy; ``device`` to the model's device;
@@ -114,7 +122,7 @@ def compute(model: nn.Module, batch: Any, names: str | Iterable[str] | None = No
                          f"computed: {selected}")
     check_batch(batch)
     return {
-        name: PROXIES.create(name, **dict(options.get(name, {})))(
+        name: get_proxy(name, **dict(options.get(name, {})))(
             model, batch, loss_fn=loss_fn, device=device)
         for name in selected
     }

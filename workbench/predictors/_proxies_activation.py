@@ -17,10 +17,10 @@ from workbench.predictors._proxies_base import (
     register_proxy,
     relu_codes,
 )
-from workbench.spaces._layers import count_parameters, parameterised_layers
+from workbench.spaces import count_parameters, parameterised_layers
 
 
-@register_proxy
+@register_proxy("params")
 class Params(ZeroCostProxy):
     """Trainable parameters (nasbench-pytorch's unused dummy parameters excluded)."""
 
@@ -40,7 +40,7 @@ def _macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
     return out.numel() * module.in_features  # nn.Linear
 
 
-@register_proxy
+@register_proxy("flops")
 class Flops(ZeroCostProxy):
     """Forward multiply-accumulates (MACs) of all conv and linear layers for ONE input sample.
 
@@ -66,7 +66,7 @@ class Flops(ZeroCostProxy):
         return float(total)
 
 
-@register_proxy
+@register_proxy("nwot")
 class Nwot(ZeroCostProxy):
     """NASWOT (Mellor et al., 2021): log|det K| of the binary ReLU-code kernel of the batch.
 
@@ -110,7 +110,7 @@ def count_distinct_columns(codes: torch.Tensor) -> int:
     return 1 + int((packed[1:] != packed[:-1]).any(dim=1).sum())
 
 
-@register_proxy
+@register_proxy("swap")
 class Swap(ZeroCostProxy):
     """SWAP-Score (Peng et al., 2024): distinct sample-wise activation patterns of the batch.
 
@@ -168,7 +168,7 @@ def epsinas_from_outputs(low: np.ndarray, high: np.ndarray) -> float:
     return float(np.nanmean(diff) / np.nanmean(both))
 
 
-@register_proxy
+@register_proxy("epsinas")
 class Epsinas(ZeroCostProxy):
     """epsinas (Gracheva, 2021, "Trainless model performance estimation ..."; the ε metric).
 

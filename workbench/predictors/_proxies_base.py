@@ -22,7 +22,7 @@ from torch import nn
 
 from workbench._device import resolve_device
 from workbench._registry import Registry
-from workbench.spaces._layers import parameterised_layers
+from workbench.spaces import parameterised_layers
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Tensors = dict[str, torch.Tensor]
@@ -150,10 +150,10 @@ class ZeroCostProxy(ABC):
 PROXIES: Registry[ZeroCostProxy] = Registry("zero-cost proxy")
 
 
-def register_proxy(cls: type[ZeroCostProxy]) -> type[ZeroCostProxy]:
-    """Class decorator adding a proxy to :data:`PROXIES` under its ``name``."""
-    PROXIES.register(cls.name)(cls)
-    return cls
+def register_proxy(name: str) -> Callable[[type[ZeroCostProxy]], type[ZeroCostProxy]]:
+    """Class decorator adding a proxy to :data:`PROXIES` under ``name`` (equal to the class's
+    ``name``): ``@register_proxy("synflow")``."""
+    return PROXIES.register(name)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from workbench.predictors._proxies_base import (
 )
 
 
-@register_proxy
+@register_proxy("grad_norm")
 class GradNorm(ZeroCostProxy):
     """Σ over conv/linear layers of ‖∂L/∂W‖₂ (Frobenius norm of each layer's weight gradient)."""
 
@@ -35,7 +35,7 @@ class GradNorm(ZeroCostProxy):
         return float(sum(g.double().norm() for g in grads))
 
 
-@register_proxy
+@register_proxy("snip")
 class Snip(ZeroCostProxy):
     """SNIP saliency (Lee et al., 2019): Σ |W ⊙ ∂L/∂W| over conv/linear weights."""
 
@@ -49,7 +49,7 @@ class Snip(ZeroCostProxy):
                          for w, g in zip(weights, grads, strict=True)))
 
 
-@register_proxy
+@register_proxy("grasp")
 class Grasp(ZeroCostProxy):
     """GraSP (Wang et al., 2020) as a network score: −Σ W ⊙ (H g) over conv/linear weights.
 
@@ -70,7 +70,7 @@ class Grasp(ZeroCostProxy):
         return -float(total)
 
 
-@register_proxy
+@register_proxy("fisher")
 class Fisher(ZeroCostProxy):
     """Fisher pruning saliency (Theis et al., 2018; Turner et al.'s BlockSwap) summed over channels.
 
@@ -101,7 +101,7 @@ def _bypass(module: nn.Module, args: Any, out: torch.Tensor) -> torch.Tensor:
     return args[0]
 
 
-@register_proxy
+@register_proxy("synflow")
 class Synflow(ZeroCostProxy):
     """SynFlow (Tanaka et al., 2020): Σ |W ⊙ ∂R/∂W| with R = Σ f(1) under |W|; data-free.
 
@@ -151,7 +151,7 @@ def jacov_from_jacobians(jac: np.ndarray, k: float = JACOV_K) -> float:
     return float(-np.sum(np.log(eig + k) + 1.0 / (eig + k)))
 
 
-@register_proxy
+@register_proxy("jacov")
 class Jacov(ZeroCostProxy):
     """Jacobian covariance (Mellor et al., 2020, arXiv v1): decorrelated input Jacobians score high.
 

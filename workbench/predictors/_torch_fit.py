@@ -7,34 +7,31 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import torch
+
+from workbench._checks import check_int, check_real
 
 
 def check_ints(**values: Any) -> None:
     """ValueError naming the first value that is not an int >= 1."""
     for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        check_int(name, v, minimum=1)
 
 
 def check_reals(**values: Any) -> None:
     """ValueError naming the first value that is not a finite number >= 0."""
     for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        check_real(name, v, minimum=0)
 
 
 def check_dropout(value: Any) -> None:
     """ValueError unless ``value`` is a dropout rate in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {value!r}")
+    check_real("dropout", value, minimum=0, maximum=1, inclusive="left")
 
 
 def check_threads(n: Any) -> None:
     """ValueError unless ``n`` is None or an int >= 1 (torch CPU threads)."""
-    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
-        raise ValueError(f"n_threads must be None or an int >= 1, got {n!r}")
+    check_int("n_threads", n, minimum=1, allow_none=True)
 
 
 def train_minibatches(loss_of: Callable[[torch.Tensor], torch.Tensor],

@@ -7,12 +7,12 @@ duplicating runs; see :class:`RunStore` for the status model and API.
 from workbench.store._features import FeatureSet
 from workbench.store._schema import SCHEMA_VERSION, StoreError, StoreVersionError
 from workbench.store._store import RunStore, UnknownRunError, default_worker
-from workbench.store._validate import METRIC_COLUMNS, STATUSES, RunRequest, config_hash, run_key
+from workbench.store._validate import METRIC_COLUMNS, RUN_STATUSES, RunRequest, config_hash, run_key
 
 __all__ = [
     "METRIC_COLUMNS",
+    "RUN_STATUSES",
     "SCHEMA_VERSION",
-    "STATUSES",
     "FeatureSet",
     "RunRequest",
     "RunStore",

@@ -18,16 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench._checks import check_int, check_real
+from workbench._io import atomic_write
 from workbench.store._features import FeatureSet, stack_features
-from workbench.store._files import atomic_write, check_arrays, read_npz, write_npz
+from workbench.store._files import check_arrays, read_npz, write_npz
 from workbench.store._schema import initialise, reading, transaction
 from workbench.store._validate import (
     METRIC_COLUMNS,
-    STATUSES,
+    RUN_STATUSES,
     RunRequest,
     check_file_name,
     check_name,
-    check_real,
     check_run_id,
     check_statuses,
     dumps,
@@ -66,20 +67,13 @@ def _check_worker(worker: str | None) -> str:
     return worker
 
 
-def _check_steps(steps: object) -> int:
-    """A non-negative int step count (numpy ints accepted)."""
-    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
-    return int(steps)
-
-
 def _check_metrics(metrics: Mapping[str, Any]) -> tuple[str, dict[str, float | None]]:
     """Metrics as JSON text plus the typed ``final_*`` column values."""
     if not isinstance(metrics, Mapping):
         raise ValueError(f"metrics must be a mapping of name -> value, got {metrics!r:.80}")
     plain = to_jsonable(metrics, "metrics", allow_nan=True)
     typed = {
-        col: check_real(plain.get(name), f"metrics[{name!r}]", finite=False)
+        col: check_real(f"metrics[{name!r}]", plain.get(name), finite=False, allow_none=True)
         for name, col in METRIC_COLUMNS.items()
     }
     return dumps(plain, allow_nan=True), typed
@@ -153,7 +147,7 @@ class RunStore:
 
     def __init__(self, root: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         """Open (creating if needed) the store in ``root``; ``timeout``: lock wait in seconds."""
-        timeout = check_real(timeout, "timeout", allow_none=False)
+        timeout = check_real("timeout", timeout)
         if timeout <= 0:
             raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
         self.root = Path(root)
@@ -294,7 +288,7 @@ class RunStore:
 
     def update_progress(self, run_id: str, steps: int) -> None:
         """Record ``steps`` mini-batches done for a ``running`` run."""
-        steps = _check_steps(steps)
+        steps = check_int("steps", steps, minimum=0)
         with self._tx() as conn:
             status = self._status(conn, run_id)["status"]
             if status != "running":
@@ -317,11 +311,11 @@ class RunStore:
     ) -> None:
         """Move a pending/running run to a final ``status``, validating everything first."""
         metrics_json, typed = _check_metrics(metrics) if metrics is not None else (None, {})
-        label = check_real(label, "label")
+        label = check_real("label", label, allow_none=True)
         if label_name is not None and not isinstance(label_name, str):
             raise ValueError(f"label_name must be a string or None, got {label_name!r}")
-        steps = None if steps is None else _check_steps(steps)
-        wall_seconds = check_real(wall_seconds, "wall_seconds")
+        steps = check_int("steps", steps, minimum=0, allow_none=True)
+        wall_seconds = check_real("wall_seconds", wall_seconds, allow_none=True)
         if wall_seconds is not None and wall_seconds < 0:
             raise ValueError(f"wall_seconds must be >= 0, got {wall_seconds!r}")
         now = time.time()
@@ -437,7 +431,7 @@ class RunStore:
         """Number of runs per status (every status present, zeros included)."""
         with self._read() as conn:
             rows = conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
-        return {s: 0 for s in STATUSES} | {r[0]: int(r[1]) for r in rows}
+        return {s: 0 for s in RUN_STATUSES} | {r[0]: int(r[1]) for r in rows}
 
     def get(self, run_id: str) -> dict[str, Any]:
         """One run's row as a dict (``config``/``metrics`` parsed; times as epoch seconds)."""
@@ -551,7 +545,7 @@ class RunStore:
         if dup:
             raise ValueError(f"run_ids lists runs more than once: {dup}")
         check_file_name(name, "name")
-        fill = check_real(fill, "fill", allow_none=False, finite=False)
+        fill = check_real("fill", fill, finite=False)
         rows: dict[str, sqlite3.Row] = {}
         with self._read() as conn:
             for i in range(0, len(ids), _CHUNK):

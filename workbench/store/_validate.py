@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from workbench._checks import check_int, check_real
+
 #: Run states; ``pending -> running -> done | diverged | failed`` (see ``RunStore``).
-STATUSES: tuple[str, ...] = ("pending", "running", "done", "diverged", "failed")
+RUN_STATUSES: tuple[str, ...] = ("pending", "running", "done", "diverged", "failed")
 #: Metric names that also get a typed ``final_*`` column (the rest live in the JSON only).
 METRIC_COLUMNS: dict[str, str] = {
     "train_loss": "final_train_loss",
@@ -55,14 +57,8 @@ def check_cell_id(value: object) -> str:
 
 
 def check_seed(value: object) -> int:
-    """A seed: an int (not bool) in ``[0, 2**63)``."""
-    if (
-        not isinstance(value, (int, np.integer))
-        or isinstance(value, (bool, np.bool_))
-        or not 0 <= int(value) <= _INT64_MAX
-    ):
-        raise ValueError(f"seed must be an int in [0, 2**63), got {value!r}")
-    return int(value)
+    """A seed: an int (not bool) in ``[0, 2**63)``, so that it fits SQLite's INTEGER."""
+    return check_int("seed", value, minimum=0, maximum=_INT64_MAX)
 
 
 def check_run_id(value: object) -> str:
@@ -83,9 +79,9 @@ def check_file_name(value: object, what: str) -> str:
 
 
 def check_status(value: object) -> str:
-    """One of :data:`STATUSES`."""
-    if value not in STATUSES:
-        raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {value!r}")
+    """One of :data:`RUN_STATUSES`."""
+    if value not in RUN_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}; got {value!r}")
     return str(value)
 
 
@@ -97,26 +93,8 @@ def check_statuses(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
         return (check_status(value),)
     vals = tuple(check_status(v) for v in value)
     if not vals:
-        raise ValueError("status must name at least one of " + ", ".join(STATUSES))
+        raise ValueError("status must name at least one of " + ", ".join(RUN_STATUSES))
     return vals
-
-
-def check_real(
-    value: object, what: str, *, allow_none: bool = True, finite: bool = True
-) -> float | None:
-    """A real number (not bool) as float; ``None`` passes when ``allow_none``."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        raise ValueError(
-            f"{what} must be a real number{' or None' if allow_none else ''}, got {value!r}"
-        )
-    out = float(value)
-    if finite and not math.isfinite(out):
-        raise ValueError(f"{what} must be finite, got {value!r}")
-    return out
 
 
 def to_jsonable(obj: object, where: str, *, allow_nan: bool) -> Any:
@@ -218,7 +196,7 @@ class RunRequest:
         set_(self, "seed", check_seed(self.seed))
         if not isinstance(self.cell, str):
             raise ValueError(f"cell must be the cell's string form, got {self.cell!r}")
-        set_(self, "label", check_real(self.label, "label"))
+        set_(self, "label", check_real("label", self.label, allow_none=True))
         if self.label_name is not None and not isinstance(self.label_name, str):
             raise ValueError(f"label_name must be a string or None, got {self.label_name!r}")
 

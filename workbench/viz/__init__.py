@@ -4,7 +4,9 @@ Training: learning curves, feature heatmaps and per-layer lines (weights vs grad
 values at one snapshot, t-SNE of runs' feature maps. Tables: cheap signals vs accuracy,
 rank correlations with bootstrap CIs, predicted vs true. Search: regret bands over seeds, any
 search's scores against cost, the Successive Halving rung diagram, LayerNAS bucket tables.
-Export: HTML always, PNG/SVG/PDF with kaleido >= 1 and a Chrome (:func:`static_export_available`).
+Registry: ``list_figures()``; ``get_figure(name, title=...)(inputs)`` runs a named pair of
+data and plot steps. Export: HTML always, PNG/SVG/PDF with kaleido >= 1 and a Chrome
+(:func:`static_export_available`).
 """
 
 from workbench.viz._correlations import correlation_table_data, plot_correlation_table
@@ -21,6 +23,13 @@ from workbench.viz._export import (
     export_figures,
     find_chrome,
     static_export_available,
+)
+from workbench.viz._figures import (
+    FIGURES,
+    FigureRecipe,
+    get_figure,
+    list_figures,
+    register_figure,
 )
 from workbench.viz._html import STATUS_COLORS, frame_html
 from workbench.viz._layernas import (
@@ -51,6 +60,7 @@ from workbench.viz._search import (
 from workbench.viz._tabular import plot_signal_scatter, signal_correlations, signal_data
 from workbench.viz._theme import PAPER_TEMPLATE, apply_theme
 from workbench.viz._training import (
+    CURVE_COLUMNS,
     curves_data,
     feature_evolution_data,
     feature_lines_data,
@@ -64,8 +74,11 @@ from workbench.viz._training import (
 )
 
 __all__ = [
+    "CURVE_COLUMNS",
+    "FIGURES",
     "PAPER_TEMPLATE",
     "STATUS_COLORS",
+    "FigureRecipe",
     "apply_theme",
     "correlation_table_data",
     "curves_data",
@@ -76,9 +89,11 @@ __all__ = [
     "feature_matrix",
     "find_chrome",
     "frame_html",
+    "get_figure",
     "layer_labels",
     "layernas_buckets_data",
     "layernas_tables_html",
+    "list_figures",
     "load_feature_set",
     "nap2_precision_frame",
     "nap2_results_frame",
@@ -99,6 +114,7 @@ __all__ = [
     "plot_signal_scatter",
     "plot_tsne",
     "predicted_vs_true_data",
+    "register_figure",
     "result_curves_data",
     "rung_table_data",
     "rung_table_html",

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.features import SOURCES
+from workbench.features import FEATURE_SOURCES
 from workbench.store import FeatureSet, RunStore
 from workbench.viz._theme import apply_theme
 
@@ -53,16 +53,16 @@ def _positions(features: FeatureSet, snapshot: int | None, step: int | None) -> 
 
 
 def feature_matrix(features: FeatureSet, snapshot: int = -1, *, step: int | None = None,
-                   sources: Sequence[str] = SOURCES) -> tuple[np.ndarray, pd.DataFrame]:
+                   sources: Sequence[str] = FEATURE_SOURCES) -> tuple[np.ndarray, pd.DataFrame]:
     """(X, rows): one row per run holding its [layers x statistics] maps of ``sources`` at one
     snapshot, flattened (padded layers are 0, as in NAP2), and the runs' rows with the snapshot
     used. ``snapshot`` is a position (negative: from each run's end); ``step`` instead picks each
     run's last snapshot at or before that mini-batch. Runs without it are left out."""
     if step is None and (isinstance(snapshot, bool) or not isinstance(snapshot, (int, np.integer))):
         raise ValueError(f"snapshot must be an int position, got {snapshot!r}")
-    bad = [s for s in sources if s not in SOURCES]
+    bad = [s for s in sources if s not in FEATURE_SOURCES]
     if bad or not sources:
-        raise ValueError(f"unknown sources {bad or sources!r}; available: {list(SOURCES)}")
+        raise ValueError(f"unknown sources {bad or sources!r}; available: {list(FEATURE_SOURCES)}")
     pos = _positions(features, None if step is not None else int(snapshot), step)
     keep = np.flatnonzero(pos >= 0)
     blocks = []
@@ -87,8 +87,8 @@ def _standardise(x: np.ndarray) -> np.ndarray:
 
 def tsne_data(store_or_features: RunStore | FeatureSet, snapshot: int = -1, *,
               step: int | None = None, run_ids: Sequence[str] | None = None,
-              sources: Sequence[str] = SOURCES, label: str = "label", perplexity: float = 30.0,
-              random_state: int = 0) -> pd.DataFrame:
+              sources: Sequence[str] = FEATURE_SOURCES, label: str = "label",
+              perplexity: float = 30.0, random_state: int = 0) -> pd.DataFrame:
     """Data step: 2-D t-SNE of the runs' feature maps at one snapshot (see
     :func:`feature_matrix`), one row per run with its label (the table's final accuracy by
     default; the run's own held-out accuracy ``final_val_acc`` when no run has a label).

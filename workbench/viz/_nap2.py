@@ -127,7 +127,7 @@ def rung_taus_frame(source: Any, *, space: str = "") -> pd.DataFrame:
     if hasattr(source, "history") and not isinstance(source, pd.DataFrame):
         from workbench.search import rung_correlations  # viz does not import search at load
 
-        name = str(getattr(source, "name", "search"))
+        name = str(getattr(source, "label", "search"))
         ranker = getattr(getattr(source, "ranker", None), "name", None)
         source = rung_correlations(source.history).assign(
             method=f"{name} ({ranker})" if ranker else name)

@@ -13,7 +13,7 @@ from workbench.viz._theme import apply_theme
 
 def signal_data(bench: TabularBenchmark, dataset: str | None = None) -> pd.DataFrame:
     """Data step: per cell, the cheap signals (params, short-budget accuracies) and the label."""
-    final = bench.fidelity(dataset)
+    final = bench.fidelity(dataset=dataset)
     t = bench.table()
     out = pd.DataFrame({"cell_id": t["cell_id"], "params": t["params"]})
     for f in bench.fidelities:

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from workbench.features import FEATURE_NAMES, SOURCES, Snapshots
+from workbench.features import FEATURE_NAMES, FEATURE_SOURCES, Snapshots
 from workbench.store import RunStore
 from workbench.viz._theme import apply_theme
 
@@ -97,8 +97,8 @@ def feature_evolution_data(snapshots: Snapshots, feature: str = "l2_norm",
     """Data step: layer x snapshot table of one statistic (rows: layers in topological order)."""
     if feature not in FEATURE_NAMES:
         raise ValueError(f"unknown feature {feature!r}; available: {list(FEATURE_NAMES)}")
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; available: {list(SOURCES)}")
+    if source not in FEATURE_SOURCES:
+        raise ValueError(f"unknown source {source!r}; available: {list(FEATURE_SOURCES)}")
     arr = snapshots.weights if source == "weights" else snapshots.grads
     n = snapshots.n_layers
     values = arr[:, :n, FEATURE_NAMES.index(feature)].T
@@ -132,13 +132,13 @@ def _check_layers(snapshots: Snapshots, layers: Sequence[int] | int | None) -> l
 
 def feature_lines_data(snapshots: Snapshots, feature: str = "l2_norm",
                        layers: Sequence[int] | int | None = None,
-                       sources: Sequence[str] = SOURCES) -> pd.DataFrame:
+                       sources: Sequence[str] = FEATURE_SOURCES) -> pd.DataFrame:
     """Data step: long table (step, layer, layer_label, kind, source, value) of one statistic,
     per layer and source, so that weights and gradients can be compared layer by layer."""
     _check_feature(feature)
-    bad = [s for s in sources if s not in SOURCES]
+    bad = [s for s in sources if s not in FEATURE_SOURCES]
     if bad or not sources:
-        raise ValueError(f"unknown sources {bad or sources!r}; available: {list(SOURCES)}")
+        raise ValueError(f"unknown sources {bad or sources!r}; available: {list(FEATURE_SOURCES)}")
     chosen = _check_layers(snapshots, layers)
     labels = layer_labels(snapshots)
     f = FEATURE_NAMES.index(feature)
@@ -196,13 +196,13 @@ def snapshot_values_data(snapshots: Snapshots, snapshot: int = -1, *, layer: int
     if layer is not None:
         i = _check_layers(snapshots, layer)[0]
         out = pd.DataFrame({s: (snapshots.weights if s == "weights" else snapshots.grads)
-                            [snapshot, i, :] for s in SOURCES},
+                            [snapshot, i, :] for s in FEATURE_SOURCES},
                            index=pd.Index(FEATURE_NAMES, name="feature"))
     else:
         _check_feature(feature)
         f, n = FEATURE_NAMES.index(feature), snapshots.n_layers
         out = pd.DataFrame({s: (snapshots.weights if s == "weights" else snapshots.grads)
-                            [snapshot, :n, f] for s in SOURCES},
+                            [snapshot, :n, f] for s in FEATURE_SOURCES},
                            index=pd.Index(layer_labels(snapshots), name="layer"))
     out.columns.name = f"step {int(snapshots.steps[snapshot])}"
     return out.astype(np.float64)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.features import FEATURE_NAMES, SOURCES, Snapshots
+from workbench.features import FEATURE_NAMES, FEATURE_SOURCES, Snapshots
 from workbench.store import FeatureSet, RunStore
 from workbench.viz import (
     feature_evolution_data,
@@ -65,7 +65,7 @@ class FeatureExplorer(WidgetView):
                                      description="run", layout=w.Layout(width="520px"))
         self.feature_picker = w.Dropdown(options=list(FEATURE_NAMES), value=feature,
                                          description="statistic")
-        self.source_picker = w.ToggleButtons(options=list(SOURCES), value=source)
+        self.source_picker = w.ToggleButtons(options=list(FEATURE_SOURCES), value=source)
         self.layer_picker = w.Dropdown(options=[("all layers", ALL_LAYERS)], value=ALL_LAYERS,
                                        description="layer", layout=w.Layout(width="420px"))
         self.snapshot_slider = w.IntSlider(value=0, min=0, max=0, description="snapshot",
@@ -205,7 +205,7 @@ class EmbeddingView(WidgetView):
     def _compute(self, pos: int, sources: str) -> pd.DataFrame:
         key = (pos, sources)
         if key not in self._cache:
-            srcs = SOURCES if sources == "both" else (sources,)
+            srcs = FEATURE_SOURCES if sources == "both" else (sources,)
             self._cache[key] = tsne_data(self.features, pos, sources=srcs,
                                          perplexity=self.perplexity,
                                          random_state=self.random_state)

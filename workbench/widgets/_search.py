@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from workbench._checks import check_int
 from workbench.viz import (
     frame_html,
     layernas_buckets_data,
@@ -57,12 +58,12 @@ class SearchView:
             t = t.drop(columns=[c for c in ("final",) if c in t.columns])
         status = "decision" if "decision" in t.columns else None
         return frame_html(t, status=status, float_format="{:.2f}", max_rows=60,
-                          caption=f"{search.name}: table()")
+                          caption=f"{search.label}: table()")
 
     def figure(self, search: Any) -> go.Figure:
         """The diagram: observed scores against cumulative cost, with the incumbent."""
         return plot_search_progress(search_progress_data(search),
-                                    title=f"{search.name}: scores against cost")
+                                    title=f"{search.label}: scores against cost")
 
     def lines(self, search: Any, rows: pd.DataFrame) -> list[str]:
         """Log lines for the history rows ``rows`` just made."""
@@ -72,7 +73,7 @@ class SearchView:
         """One HTML line: steps, evaluations, cost and the incumbent so far."""
         s = search
         ranker = getattr(getattr(s, "ranker", None), "name", "?")
-        text = (f"{html.escape(s.name)} with ranker <b>{html.escape(ranker)}</b>: "
+        text = (f"{html.escape(s.label)} with ranker <b>{html.escape(ranker)}</b>: "
                 f"{s.n_steps} steps, {s.n_evaluations} evaluations, {s.total_cost:,.0f} "
                 f"{html.escape(getattr(s.backend, 'cost_unit', 's'))} charged")
         try:
@@ -209,8 +210,7 @@ class SearchStepper(WidgetView):
         if not hasattr(self.search, "step") or not hasattr(self.search, "history"):
             raise ValueError(f"expected a workbench.search Search or a factory of one, got "
                              f"{type(self.search).__name__}")
-        if isinstance(run_steps, bool) or not isinstance(run_steps, int) or run_steps < 1:
-            raise ValueError(f"run_steps must be an int >= 1, got {run_steps!r}")
+        run_steps = check_int("run_steps", run_steps, minimum=1)
         self.view = view_for(self.search) if view is None else view
         self.show_final = bool(show_final)
         self.run_steps = run_steps

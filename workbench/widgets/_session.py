@@ -7,7 +7,6 @@ Everything here is plain Python so that it can be used (and tested) without a no
 from __future__ import annotations
 
 import copy
-import functools
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -17,13 +16,12 @@ import numpy as np
 import pandas as pd
 
 from workbench.benchmarks import get_benchmark
-from workbench.data import ImageDataset, load_dataset, train_val_split
-from workbench.spaces import get_space
-from workbench.training import Callback, TrainConfig, Trainer, TrainResult, model_kwargs, seeded
+from workbench.data import ImageDataset, process_cache
+from workbench.spaces import get_space, list_spaces
+from workbench.training import Callback, TrainConfig, Trainer, TrainResult, build_trainer
 
-SPACES = ("nb201", "nb101")
+SPACES = tuple(list_spaces())
 DATASETS = ("cifar10", "cifar100")
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 
 def pick_cell(space: str, spec: Any = "random", *, seed: int | None = None) -> Any:
@@ -50,24 +48,18 @@ def pick_cell(space: str, spec: Any = "random", *, seed: int | None = None) -> A
     return spec
 
 
-@functools.lru_cache(maxsize=4)
-def _splits(dataset: str, val_size: int, train_size: int | None, seed: int
-            ) -> tuple[ImageDataset, ImageDataset | None]:
-    full = load_dataset(dataset, "train")
-    train, val = (train_val_split(full, val_size=val_size, seed=seed) if val_size
-                  else (full, None))
-    if train_size is not None and train_size < len(train):
-        train, _ = train_val_split(train, val_size=len(train) - train_size, seed=seed)
-    return train, val
+def _data(val_size: int, train_size: int | None, seed: int = 0) -> dict[str, Any]:
+    """The data config of a widget's run: ``val_size`` held-out images split off with ``seed``."""
+    return {"val_size": int(val_size), "split_seed": int(seed),
+            "train_size": None if train_size is None else int(train_size)}
 
 
 def load_splits(dataset: str = "cifar10", val_size: int = 1000, train_size: int | None = None,
                 seed: int = 0) -> tuple[ImageDataset, ImageDataset | None]:
-    """(train, held-out) splits of ``dataset``, cached per process (decoding takes seconds)."""
+    """(train, held-out) splits of ``dataset``, decoded once per process (it takes seconds)."""
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {DATASETS}")
-    return _splits(dataset, int(val_size), None if train_size is None else int(train_size),
-                   int(seed))
+    return process_cache().get(dataset, _data(val_size, train_size, seed))
 
 
 def make_trainer(space: str, cell: Any, *, dataset: str = "cifar10", steps: int = 300,
@@ -79,15 +71,14 @@ def make_trainer(space: str, cell: Any, *, dataset: str = "cifar10", steps: int 
     every steps/50 mini-batches and five held-out evaluations when ``val_size`` > 0."""
     if space not in SPACES:
         raise ValueError(f"unknown space {space!r}; allowed: {SPACES}")
-    train, val = load_splits(dataset, val_size, train_size, seed=0)
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; allowed: {DATASETS}")
     cfg = TrainConfig(steps=steps, batch_size=batch_size, resize=resize,
                       snapshot_every=snapshot_every, curve_every=max(1, steps // 50),
-                      eval_every=max(1, steps // 5) if val is not None else None, seed=seed,
+                      eval_every=max(1, steps // 5) if val_size else None, seed=seed,
                       device=device)
-    with seeded(seed):
-        net = get_space(space).build(cell, num_classes=NUM_CLASSES[dataset],
-                                     **model_kwargs(space, model))
-    return Trainer(net, train, cfg, val=val, callbacks=callbacks)
+    return build_trainer(space, cell, cfg, dataset=dataset, data=_data(val_size, train_size),
+                         model=model, callbacks=callbacks)
 
 
 class LiveCallback(Callback):

@@ -10,16 +10,16 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.features import FEATURE_NAMES, SOURCES
+from workbench.features import FEATURE_NAMES, FEATURE_SOURCES
 from workbench.spaces import get_space
-from workbench.training import MODEL_PRESETS, Trainer, TrainResult
+from workbench.training import Trainer, TrainResult
 from workbench.viz import (
+    CURVE_COLUMNS,
     feature_evolution_data,
     plot_feature_heatmap,
     plot_run_curves,
     result_curves_data,
 )
-from workbench.viz._training import CURVE_COLUMNS
 from workbench.widgets._common import WidgetView, ipywidgets, show_figure
 from workbench.widgets._session import (
     DATASETS,
@@ -67,7 +67,7 @@ class TrainingPanel(WidgetView):
         self.random_button = w.Button(description="Random cell", icon="random")
         self.dataset_picker = w.Dropdown(options=list(DATASETS), value=dataset,
                                          description="dataset")
-        self.model_picker = w.Dropdown(options=sorted(MODEL_PRESETS[space]), value=model,
+        self.model_picker = w.Dropdown(options=sorted(get_space(space).model_presets), value=model,
                                        description="network")
         self.steps_box = w.BoundedIntText(value=steps, min=1, max=10_000_000, style=style,
                                           description="mini-batches")
@@ -81,7 +81,7 @@ class TrainingPanel(WidgetView):
         self.status = w.HTML("")
         self.feature_picker = w.Dropdown(options=list(FEATURE_NAMES), value=feature,
                                          description="statistic")
-        self.source_picker = w.ToggleButtons(options=list(SOURCES), value=source)
+        self.source_picker = w.ToggleButtons(options=list(FEATURE_SOURCES), value=source)
         self.curve_out = w.Output()
         self.heatmap_out = w.Output()
         self.random_button.on_click(lambda _: self.random_cell())
@@ -198,7 +198,7 @@ class TrainingPanel(WidgetView):
 
     # -- drawing -------------------------------------------------------------------------------
     def _space_changed(self, change: dict[str, Any]) -> None:
-        presets = sorted(MODEL_PRESETS[change["new"]])
+        presets = sorted(get_space(change["new"]).model_presets)
         keep = self.model_picker.value if self.model_picker.value in presets else presets[0]
         self.model_picker.options = presets
         self.model_picker.value = keep
