@@ -45,6 +45,8 @@ def main(shared: Path) -> None:
     OUT.mkdir(exist_ok=True)
     _gzip_copy(shared / "nasbench101_1k.csv", OUT / "nasbench101_1k.csv.gz")
     _gzip_copy(shared / "nasbench201.csv", OUT / "nasbench201.csv.gz")
+    for ds in ("cifar10", "ImageNet16-120"):  # NAS-Bench-Suite-Zero proxies, already gzipped
+        shutil.copyfile(shared / f"nasbench201_zc_{ds}.csv.gz", OUT / f"nasbench201_zc_{ds}.csv.gz")
     rng = np.random.default_rng(SEED)
     with np.load(shared / "cifar10_jpeg.npz") as z:
         arrays = {"classes": z["classes"]}

@@ -5,9 +5,8 @@
 >>> nb201.query(1)  # by index, cell string or NB201Cell; one row per (dataset, epochs, split)
 """
 
-from workbench._tables import read_table
+from workbench._tables import CellNotInTableError, read_table
 from workbench.benchmarks._benchmark import (
-    CellNotInTableError,
     Fidelity,
     TabularBenchmark,
     get_benchmark,
@@ -16,6 +15,7 @@ from workbench.benchmarks._benchmark import (
 )
 from workbench.benchmarks._cost import NB201_DATASETS, NB201CostModel, nb201_macs
 from workbench.benchmarks._nb import NB101Benchmark, NB201Benchmark
+from workbench.benchmarks._sampler import nb101_sampler_weights, sampler_test_set
 
 __all__ = [
     "NB201_DATASETS",
@@ -27,7 +27,9 @@ __all__ = [
     "TabularBenchmark",
     "get_benchmark",
     "list_benchmarks",
+    "nb101_sampler_weights",
     "nb201_macs",
     "read_table",
     "register_benchmark",
+    "sampler_test_set",
 ]

@@ -6,6 +6,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -13,13 +14,8 @@ import pandas as pd
 
 from workbench._checks import check_int, check_real
 from workbench._registry import Registry
-from workbench._tables import read_table
+from workbench._tables import CellNotInTableError, read_table
 from workbench.spaces import RngLike, SearchSpace, as_rng, get_space
-
-
-class CellNotInTableError(LookupError, ValueError):
-    """Raised when a cell (or id) is valid but has no row in a benchmark table (or a backend's
-    view of one); a LookupError and a ValueError, so either kind of ``except`` catches it."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +178,38 @@ class TabularBenchmark(ABC):
         n = check_int("n", n, minimum=1, maximum=len(self))
         idx = as_rng(rng).choice(len(self), size=n, replace=False)
         return [str(i) for i in self._ids[idx]]
+
+    # -- distinct cells and published proxy scores --------------------------------------------
+    def _representative_rows(self) -> np.ndarray:
+        """Row position of each row's representative, in table order (hook; default: every row
+        stands for itself, as in a table keyed by an isomorphism-invariant hash)."""
+        return np.arange(len(self))
+
+    @cached_property
+    def _reps(self) -> np.ndarray:
+        return self._representative_rows()
+
+    def representative(self, cell: Any) -> str:
+        """The id of the distinct cell that stands for ``cell``: its own id unless the table
+        holds functionally identical duplicates (NB201: cells equal after pruning dead edges)."""
+        return str(self._ids[self._reps[self._position(cell)]])
+
+    def representatives(self) -> pd.Series:
+        """The representative's id of every cell, indexed by cell id, in table order (for
+        grouping duplicates, e.g. keeping a training cell's duplicates out of a test set)."""
+        return pd.Series(self._ids[self._reps], index=pd.Index(self._ids, name="cell_id"),
+                         name="representative")
+
+    def distinct_ids(self) -> list[str]:
+        """Ids of the distinct cells (each its own representative), in table order."""
+        return [str(i) for i in self._ids[np.unique(self._reps)]]
+
+    def proxies(self, *, dataset: str | None = None, distinct_only: bool = False
+                ) -> pd.DataFrame:
+        """Published zero-cost proxy scores by cell id, one column per proxy; only tables that
+        ship such scores have them (nb201): ValueError for this one."""
+        raise ValueError(f"{self.name} has no published proxy table; only nb201 ships one "
+                         "(NAS-Bench-Suite-Zero's scores)")
 
     def fidelity(self, *, dataset: str | None = None, epochs: int | None = None,
                  split: str | None = None) -> Fidelity:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from workbench._checks import check_real
+from workbench._datasets import num_classes as classes_of  # nb201_macs has a num_classes=
 
 #: Multiply-accumulates of one NAS-Bench-201 edge op on a C-channel, H x H feature map.
 _EDGE_MACS = {
@@ -64,6 +65,5 @@ class NB201CostModel:
         if dataset not in NB201_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; available: {sorted(NB201_DATASETS)}")
         images, res = NB201_DATASETS[dataset]
-        classes = {"cifar10": 10, "cifar100": 100}.get(dataset, 120)
-        macs = nb201_macs(ops, resolution=res, num_classes=classes)
+        macs = nb201_macs(ops, resolution=res, num_classes=classes_of(dataset))
         return self.overhead_seconds + images * 3 * macs / self.macs_per_second

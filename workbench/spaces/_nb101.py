@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from itertools import combinations, permutations
 from typing import Any, ClassVar
 
@@ -308,6 +308,24 @@ class NB101Space(SearchSpace):
             return _sample_like_nasbench_api(gen)
         raise ValueError(f"unknown NB-101 sampling method {method!r}; use 'uniform' or 'nasbench'")
 
+    def nasbench_probability(self, cell: NB101Cell) -> float:
+        """The exact probability that ``sample(method="nasbench")`` (NAS-Bench-101's own
+        ``random_spec``) returns a cell with the hash of ``cell``.
+
+        ``random_spec`` draws 21 fair edge bits and 5 uniform ops and redraws until the pruned
+        spec is connected with at most 9 edges, so one written pruned graph (matrix, ops) of k
+        vertices comes out with probability (raw matrices that prune to that matrix) / (raw
+        matrices accepted) / 3**(k - 2); this sums that over every way of writing the cell's
+        graph. The 2**21 raw matrices are counted once per process (about 1 s); a Monte Carlo
+        estimate would need ~1e9 draws, as a 7-vertex cell has a chance of about 5e-9.
+        ValueError (from ``prune``) if ``cell`` has no input->output path.
+        """
+        pruned = _check_cell(cell).prune()
+        counts, accepted = _nasbench_matrix_counts()
+        k = pruned.num_vertices
+        total = sum(counts.get((k, code), 0) for code in _labelled_matrix_codes(pruned))
+        return total / accepted / len(NB101_OPS) ** (k - 2)
+
     def mutate(self, cell: NB101Cell, rng: RngLike = None) -> NB101Cell:
         """A uniformly chosen single edit (edge flip or intermediate-op change) of ``cell`` that
         stays valid and connected and changes the hash.
@@ -376,7 +394,7 @@ class NB101Space(SearchSpace):
         """The NAS-Bench-101 module hash of ``cell`` (the ``hash`` column of the table)."""
         return _check_cell(cell).hash
 
-    def build(
+    def build(  # type: ignore[override]  # named keywords, not the base's open **config
         self,
         cell: NB101Cell,
         *,
@@ -433,6 +451,67 @@ def _sample_like_nasbench_api(gen: np.random.Generator) -> NB101Cell:
             return NB101Cell(matrix, [ops[i] for i in live])
 
 
+def _upper_code(mats: np.ndarray) -> np.ndarray:
+    """The strictly-upper-triangle bits of ``[..., k, k]`` 0/1 matrices as one int each (entry
+    p of the row-major upper triangle is bit p)."""
+    rows, cols = np.triu_indices(mats.shape[-1], 1)
+    weights = np.left_shift(np.int64(1), np.arange(rows.size, dtype=np.int64))
+    return (mats[..., rows, cols].astype(np.int64) * weights).sum(axis=-1)
+
+
+@cache
+def _nasbench_matrix_counts() -> tuple[dict[tuple[int, int], int], int]:
+    """How many of the 2**21 raw 7x7 matrices of ``random_spec`` prune to each pruned matrix
+    (key: vertex count, ``_upper_code``) with at most 9 edges; and how many are accepted."""
+    v = MAX_VERTICES
+    rows, cols = np.triu_indices(v, 1)
+    raw = np.arange(1 << rows.size, dtype=np.int64)
+    pos = {(int(i), int(j)): p for p, (i, j) in enumerate(zip(rows, cols, strict=True))}
+
+    def bit(i: int, j: int) -> np.ndarray:
+        return ((raw >> pos[i, j]) & 1).astype(bool)
+
+    fwd = np.zeros((v, raw.size), dtype=bool)
+    fwd[0] = True
+    for j in range(1, v):
+        for i in range(j):
+            fwd[j] |= fwd[i] & bit(i, j)
+    bwd = np.zeros((v, raw.size), dtype=bool)
+    bwd[v - 1] = True
+    for i in range(v - 2, -1, -1):
+        for j in range(i + 1, v):
+            bwd[i] |= bwd[j] & bit(i, j)
+    connected = fwd[v - 1]
+    live = fwd & bwd
+    mask = (live.astype(np.int64) << np.arange(v, dtype=np.int64)[:, None]).sum(axis=0)
+    counts: dict[tuple[int, int], int] = {}
+    for m in np.unique(mask[connected]):
+        keep = [u for u in range(v) if (int(m) >> u) & 1]
+        sel = raw[connected & (mask == m)]
+        code = np.zeros(sel.size, dtype=np.int64)
+        edges = np.zeros(sel.size, dtype=np.int64)
+        for p, (a, b) in enumerate(combinations(keep, 2)):  # row-major, as _upper_code
+            on = (sel >> pos[a, b]) & 1
+            code |= on << p
+            edges += on
+        codes, n = np.unique(code[edges <= MAX_EDGES], return_counts=True)
+        for c, k in zip(codes.tolist(), n.tolist(), strict=True):
+            counts[len(keep), c] = counts.get((len(keep), c), 0) + k
+    return counts, sum(counts.values())
+
+
+def _labelled_matrix_codes(cell: NB101Cell) -> list[int]:
+    """``_upper_code`` of the matrix of every distinct (matrix, ops) writing of the pruned graph
+    ``cell`` (relabellings of the inner vertices that keep the matrix upper-triangular)."""
+    n = cell.num_vertices
+    orders = np.array([(0, *perm, n - 1) for perm in permutations(range(1, n - 1))])
+    mats = cell.matrix[orders[:, :, None], orders[:, None, :]]
+    upper = ~np.tril(mats, -1).any(axis=(1, 2))
+    labels = np.array([NB101_ALL_OPS.index(op) for op in cell.ops])[orders]
+    forms = np.unique(np.concatenate([_upper_code(mats)[:, None], labels], axis=1)[upper], axis=0)
+    return [int(c) for c in forms[:, 0]]
+
+
 def _random_full_dag(k: int, gen: np.random.Generator, batch: int = 1024) -> list[list[int]]:
     """A uniform random pruned k-vertex matrix with <= 9 edges (rejection, ``batch`` at a time)."""
     rows, cols = np.triu_indices(k, 1)
@@ -442,8 +521,8 @@ def _random_full_dag(k: int, gen: np.random.Generator, batch: int = 1024) -> lis
         mats[:, rows, cols] = bits
         ok = (
             (bits.sum(axis=1) <= MAX_EDGES)
-            & mats[:, :-1, :].any(axis=2).all(axis=1)  # every non-output vertex has an out-edge
-            & mats[:, :, 1:].any(axis=1).all(axis=1)  # every non-input vertex has an in-edge
+            & mats[:, :-1, :].any(axis=2).all(axis=-1)  # every non-output vertex has an out-edge
+            & mats[:, :, 1:].any(axis=1).all(axis=-1)  # every non-input vertex has an in-edge
         )
         hits = np.flatnonzero(ok)
         if hits.size:
