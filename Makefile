@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.workbench-installed
 DEMO_OUT ?= out/demo
 
-.PHONY: setup demo test test-slow lint lab bench clean
+.PHONY: setup demo test test-slow lint typecheck lab bench clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check workbench tests bench tools
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
@@ -27,6 +28,10 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check workbench tests bench tools
 
+# mypy on workbench/ with the settings of pyproject.toml's [tool.mypy] (cache: .mypy_cache).
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
 # Jupyter refuses to run as root without --allow-root (containers, CI machines).
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -34,4 +39,4 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $(LAB_FLAGS)
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -130,7 +130,7 @@ def run_space(space: str, args: argparse.Namespace, out: dict[str, Any]) -> dict
         trained_before = backend.trained_steps
         curve, summary, searches = run_online(
             backend, pool, methods, seed, exclude=offline_cells, finals=pool_finals,
-            budget=budget, progress=True)
+            at_cost=budget, progress=True)
         summary["pool_best_final"] = max(pool_finals.values())
         summaries.append(summary)
         curves.append(curve)

@@ -8,9 +8,10 @@ Sections (``--sections``, results merged into ``bench/results/predictors.json``)
   built at the collection's (reduced) size, one real CIFAR-10 batch; Spearman and Kendall
   against the tables' final accuracy, beside the published values.
 - ``dynamics``: the NAP2 dynamics predictors on collected runs (``bench/_dynamics_runs.py``)
-  after 100 and 200 mini-batches, 4-fold CV grouped by architecture, next to params,
-  short-training accuracy, curve extrapolation, proxies and the GCN on the same folds; transfer
-  (fit on NB201 runs, rank NB101 runs); writes the default predictor to ``data/``.
+  after 100 and 200 mini-batches, 4-fold CV grouped by architecture (the package's shuffled
+  ``grouped_folds``), next to params, short-training accuracy, curve extrapolation, proxies and
+  the GCN on the same folds; transfer (fit on NB201 runs, rank NB101 runs). The bundled default
+  predictor is refitted from the same runs by ``tools/refit_default_predictor.py``.
 
 Every number is a rank correlation against the tables' final accuracy (NB201: 200-epoch test
 accuracy of the dataset; NB101: 108-epoch validation accuracy).
@@ -30,12 +31,10 @@ import torch
 from _common import RESULTS, write_results
 from _dynamics_runs import CONFIG, DATA, DEFAULT_STORE, MODELS, SAMPLE_SEED
 from scipy.stats import rankdata
-from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
 
 from workbench.benchmarks import get_benchmark
-from workbench.data import DeviceLoader, load_dataset
-from workbench.evaluation import kendall_tau, spearman_rho
+from workbench.evaluation import grouped_folds, kendall_tau, spearman_rho
 from workbench.predictors import (
     CurveExtrapolator,
     DynamicsForest,
@@ -43,18 +42,18 @@ from workbench.predictors import (
     DynamicsGRU,
     GCNPredictor,
     LastValue,
-    compute_proxies,
+    ProxyBatch,
     dynamics_inputs,
     graphs_from_cells,
     list_proxies,
     load_dynamics,
-    save_predictor,
+    proxy_batch,
+    score_cells,
     split_inputs,
 )
 from workbench.spaces import get_space
 from workbench.store import RunStore
 
-ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_RHO = {  # |Spearman| from ../shared/reference/proxies_and_baselines.md
     "nb101": {"grasp": 0.45, "jacov": 0.38, "synflow": 0.37, "fisher": 0.26, "grad_norm": 0.20,
               "snip": 0.16, "epsinas": 0.62},
@@ -63,12 +62,6 @@ PUBLISHED_RHO = {  # |Spearman| from ../shared/reference/proxies_and_baselines.m
 }
 LABEL_SETS = [("nb201", "cifar10"), ("nb201", "cifar100"), ("nb201", "ImageNet16-120"),
               ("nb101", "cifar10")]
-
-
-def _seconds(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 # ----------------------------------------------------------------------------- GCN
@@ -131,18 +124,13 @@ def _run_gcn_config(seeds: int, n_train: int, epochs: int, kwargs: dict,
 
 
 # ----------------------------------------------------------------------------- proxies
-def proxy_batch(n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """One seeded CIFAR-10 training batch, prepared as the collection's loader prepares its
-    inputs (16x16 area resize, CIFAR normalisation), on CPU."""
-    source = DATA.get("source")
+def benchmark_batch() -> ProxyBatch:
+    """The seeded CIFAR-10 training batch of 64 at the collection's input size (its data
+    source; the bundled sample where that is missing): the results record which."""
     try:
-        ds = load_dataset("cifar10", "train", source=source)
-    except (FileNotFoundError, ValueError):
-        ds = load_dataset("cifar10", "train", source="bundled")
-    idx = np.random.default_rng(seed).choice(len(ds.labels), n, replace=False)
-    loader = DeviceLoader(ds.subset(idx), batch_size=n, device="cpu", train=False,
-                          resize=CONFIG.resize)
-    return next(iter(loader))
+        return proxy_batch("cifar10", 64, seed=0, resize=CONFIG.resize, source=DATA["source"])
+    except FileNotFoundError:
+        return proxy_batch("cifar10", 64, seed=0, resize=CONFIG.resize, source="bundled")
 
 
 def proxy_cells(space: str, n: int) -> list[str]:
@@ -151,40 +139,25 @@ def proxy_cells(space: str, n: int) -> list[str]:
     return bench.sample_ids(n, rng=np.random.default_rng(SAMPLE_SEED))
 
 
-def cached_proxy_scores(space: str, n: int, cache: Path) -> pd.DataFrame:
-    """Proxy scores of the sampled cells (cached per cell in ``cache``, so reruns resume)."""
-    done = pd.read_csv(cache, dtype={"cell_id": str}) if cache.is_file() else pd.DataFrame()
-    have = set(done["cell_id"]) if len(done) else set()
-    sp, bench = get_space(space), get_benchmark(space)
-    batch = proxy_batch()
-    kwargs = sp.model_kwargs(MODELS[space])
-    rows = []
-    for cid in tqdm([c for c in proxy_cells(space, n) if c not in have], desc=f"proxies {space}"):
-        torch.manual_seed(0)
-        model = sp.build(bench.cell(cid), num_classes=10, **kwargs)
-        scores, secs = _seconds(lambda model=model: compute_proxies(model, batch))
-        rows.append({"cell_id": cid, **{k: float(v) for k, v in scores.items()},
-                     "seconds": secs})
-        if len(rows) % 10 == 0:
-            done = pd.concat([done, pd.DataFrame(rows)], ignore_index=True)
-            done.to_csv(cache, index=False)
-            rows = []
-    if rows:
-        done = pd.concat([done, pd.DataFrame(rows)], ignore_index=True)
-        done.to_csv(cache, index=False)
-    keep = proxy_cells(space, n)
-    return done.set_index("cell_id").loc[keep].reset_index()
+def proxy_scores(space: str, cell_ids: list[str], store: Path, batch: ProxyBatch
+                 ) -> pd.DataFrame:
+    """Every proxy on ``cell_ids`` at the collection's network size (cached in the store)."""
+    bench = get_benchmark(space)
+    return score_cells(space, [bench.cell(c) for c in cell_ids], batch=batch,
+                       model=MODELS[space], seed=0, cache=store / "proxy_scores.csv",
+                       seconds=True)
 
 
 def run_proxies(n: int, store: Path) -> dict:
     """Rank correlations of every proxy with the table's final accuracy, per label set."""
     out = {}
+    batch = benchmark_batch()
     for space in ("nb201", "nb101"):
-        df = cached_proxy_scores(space, n, store / f"proxies_{space}.csv")
+        df = proxy_scores(space, proxy_cells(space, n), store, batch)
         bench = get_benchmark(space)
         for dataset in ([d for s, d in LABEL_SETS if s == space]):
             y = np.array([bench.final_accuracy(bench.cell(c), dataset=dataset)
-                          for c in df["cell_id"]])
+                          for c in df.index])
             rows = {}
             for name in list_proxies():
                 v = df[name].to_numpy(float)
@@ -194,8 +167,8 @@ def run_proxies(n: int, store: Path) -> dict:
                               "published_abs_spearman": PUBLISHED_RHO[space].get(name)}
             out[f"{space}/{dataset}"] = {
                 "n_cells": len(df), "model": MODELS[space], "input": f"{CONFIG.resize}x"
-                f"{CONFIG.resize} CIFAR-10 batch of 64", "seconds_per_cell":
-                float(df["seconds"].mean()), "proxies": rows}
+                f"{CONFIG.resize} CIFAR-10 batch of 64", "batch": batch.description,
+                "seconds_per_cell": float(df["seconds"].mean()), "proxies": rows}
             print(f"proxies {space}/{dataset} (n={len(df)}): " + ", ".join(
                 f"{k} {r['spearman']:.2f}" for k, r in rows.items()))
     return out
@@ -215,7 +188,11 @@ def _curve_features(store: RunStore, run_ids: list[str], step: int) -> tuple[np.
     return np.stack(curves), c["step"][c["step"] <= step], np.array(val)
 
 
+# The package's grouped_cross_validate refits one estimator per fold and returns metrics only;
+# here fixed signals (params, short-training accuracy) and out-of-fold predictions combined
+# across models are judged on the same folds, so these two stay.
 def _fold_taus(pred: np.ndarray, y: np.ndarray, folds: list[np.ndarray]) -> list[float]:
+    """Kendall tau of ``pred`` within each test fold."""
     return [kendall_tau(pred[te], y[te]) for te in folds]
 
 
@@ -227,23 +204,23 @@ def _fold_rank_mean(predictions: list[np.ndarray], folds: list[np.ndarray]) -> n
     return out
 
 
-def run_dynamics(store_path: Path, gru_epochs: int, write_default: bool) -> dict:
-    """4-fold grouped CV of the dynamics predictors beside the baselines; transfer; default."""
+def run_dynamics(store_path: Path, gru_epochs: int) -> dict:
+    """4-fold grouped CV of the dynamics predictors beside the baselines; transfer."""
     store = RunStore(store_path)
     out: dict = {"config": {"train": {k: v for k, v in CONFIG.to_dict().items()
                                       if k in ("steps", "batch_size", "lr", "resize",
                                                "snapshot_every", "optimizer", "schedule")},
                             "models": MODELS, "data": DATA}}
-    fitted_for_default = None
+    transfer_model = None
+    batch = benchmark_batch()
     for space in ("nb201", "nb101"):
         rows_all = store.runs("done", space=space)
         if len(rows_all) < 8:
             print(f"dynamics {space}: only {len(rows_all)} done runs, skipped")
             continue
         bench, sp = get_benchmark(space), get_space(space)
-        proxies_path = store_path / f"proxies_{space}.csv"
-        proxies = (pd.read_csv(proxies_path, dtype={"cell_id": str}).set_index("cell_id")
-                   if proxies_path.is_file() else None)
+        proxies = proxy_scores(space, rows_all["cell_id"].astype(str).unique().tolist(),
+                               store_path, batch)
         for step in (100, 200):
             data = load_dynamics(store, step=step, space=space)
             ids = data.runs["run_id"].tolist()
@@ -251,7 +228,7 @@ def run_dynamics(store_path: Path, gru_epochs: int, write_default: bool) -> dict
             y = data.y
             maps, _ = split_inputs(data.X)
             n = len(y)
-            folds = [te for _, te in GroupKFold(4).split(maps, y, data.groups)]
+            folds = [te for _, te in grouped_folds(data.groups, 4, seed=0)]
             curve, curve_steps, val = _curve_features(store, ids, step)
             table = bench.table().set_index("cell_id").loc[cells]
             preds: dict[str, np.ndarray] = {}
@@ -259,12 +236,10 @@ def run_dynamics(store_path: Path, gru_epochs: int, write_default: bool) -> dict
             enc = np.stack([sp.encode(sp.parse(c), "onehot" if space == "nb201" else
                                       "adjacency") for c in data.runs["cell"]])
             extra = [enc]
-            prox_cols = []
-            if proxies is not None and set(cells) <= set(proxies.index):
-                pv = proxies.loc[cells, list_proxies()].to_numpy(float)
-                pv = np.sign(pv) * np.log1p(np.abs(pv))  # scale-free for trees
-                extra.append(np.nan_to_num(pv, nan=0.0, posinf=0.0, neginf=0.0))
-                prox_cols = list_proxies()
+            pv = proxies.loc[cells, list_proxies()].to_numpy(float)
+            pv = np.sign(pv) * np.log1p(np.abs(pv))  # scale-free for trees
+            extra.append(np.nan_to_num(pv, nan=0.0, posinf=0.0, neginf=0.0))
+            prox_cols = list_proxies()
             graphs = graphs_from_cells(space, data.runs["cell"].tolist())
             models = {
                 "dynamics_gbt": lambda: DynamicsGBT(),
@@ -324,14 +299,14 @@ def run_dynamics(store_path: Path, gru_epochs: int, write_default: bool) -> dict
             print(f"dynamics {space}@{step} (n={n}): " + ", ".join(
                 f"{k} {v['tau_folds_mean']:.3f}" for k, v in best))
             if space == "nb201" and step == 100:
-                # the default file: the better tree model here (both are cheap and bundle small)
+                # transfer (and tools/refit_default_predictor.py) use the better tree model here
                 kind = max(("dynamics_gbt", "dynamics_forest"),
-                           key=lambda k: res[k]["tau_folds_mean"])
-                make = models[kind]
-                fitted_for_default = (make().fit(maps, y), n, make)
+                           key=lambda k: np.nan_to_num(res[k]["tau_folds_mean"], nan=-np.inf))
+                transfer_model = models[kind]
+                out["tree_model_for_transfer"] = kind
     # transfer: fit on every NB201 run, rank NB101 runs (z-score target: scales differ)
-    if fitted_for_default is not None and len(store.runs("done", space="nb101")) >= 8:
-        est, n_fit, make = fitted_for_default
+    if transfer_model is not None and len(store.runs("done", space="nb101")) >= 8:
+        make = transfer_model
         for step in (100, 200):
             src = load_dynamics(store, step=step, space="nb201")
             dst = load_dynamics(store, step=step, space="nb101")
@@ -346,15 +321,6 @@ def run_dynamics(store_path: Path, gru_epochs: int, write_default: bool) -> dict
                                           .loc[dst.runs["cell_id"].astype(str), "params"]
                                           .to_numpy(float), dst.y)}
             print(f"transfer nb201->nb101@{step}: tau {out[f'transfer nb201->nb101@{step}']}")
-        if write_default:
-            path = save_predictor(est, ROOT / "data" / "dynamics_default.npz", metadata={
-                "trained_on": f"{n_fit} NB201 CIFAR-10 runs from bench/_dynamics_runs.py",
-                "step": 100, "target": est.target, "model_preset": MODELS["nb201"],
-                "train": out["config"]["train"], "label": "NB201 200-epoch CIFAR-10 test acc"})
-            out["default_predictor"] = {"path": str(path.relative_to(ROOT)),
-                                        "model": type(est).__name__,
-                                        "bytes": path.stat().st_size}
-            print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
     return out
 
 
@@ -422,7 +388,6 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=172)
     ap.add_argument("--proxy-cells", type=int, default=300)
     ap.add_argument("--gru-epochs", type=int, default=60)
-    ap.add_argument("--no-default", action="store_true", help="don't rewrite data/ predictor")
     ap.add_argument("--table", action="store_true", help="print the README tables and exit")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -440,7 +405,7 @@ def main() -> None:
         elif section == "proxies":
             res = run_proxies(args.proxy_cells, store)
         else:
-            res = run_dynamics(store, args.gru_epochs, not args.no_default)
+            res = run_dynamics(store, args.gru_epochs)
         res["seconds"] = time.perf_counter() - t0
         res["command"] = "python " + " ".join(["bench/predictors.py", *sys.argv[1:]])
         # re-read before writing: another invocation may have written other sections meanwhile

@@ -66,7 +66,6 @@ from workbench.search import (
 
 TABLES = [("nb201", "cifar10"), ("nb201", "cifar100"), ("nb201", "ImageNet16-120"),
           ("nb101", "cifar10")]
-ENCODING = {"nb201": "onehot", "nb101": "adjacency"}
 CHECKPOINTS = (10, 25, 50, 100, 200, 500)  # in mean full trainings
 SMALL_TARGET = (0.2, 0.4)  # M parameters
 
@@ -96,10 +95,10 @@ def layernas_summary(curves: pd.DataFrame, finals: np.ndarray, in_target: np.nda
 # -- the benchmark ---------------------------------------------------------------------------
 
 
-def methods(backend: TabularBackend, space: str, args: argparse.Namespace
+def methods(backend: TabularBackend, args: argparse.Namespace
             ) -> dict[str, Callable[..., Search]]:
     """The search factories ``f(backend, seed=...)`` compared on one table."""
-    feats = table_features(backend, ENCODING[space])  # encoded once, shared by the seeds
+    feats = table_features(backend)  # the space's default encoding, shared by the seeds
     return {
         "RS": partial(RandomSearch),
         "RE": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2),
@@ -130,7 +129,7 @@ def run_table(space: str, dataset: str, args: argparse.Namespace) -> dict[str, A
                           for c in backend.sample(200, 0)]))
     budget = args.budget * unit
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    curves = [simulate(methods(backend, space, args), backend, seeds, budget, progress=False)]
+    curves = [simulate(methods(backend, args), backend, seeds, max_cost=budget, progress=False)]
     layernas: dict[str, Any] = {}
     if space == "nb201":
         params = backend.benchmark.table()["params"].to_numpy() / 1e6

@@ -207,3 +207,13 @@ def test_module_names_and_relative_imports_resolve() -> None:
     assert isinstance(node, ast.ImportFrom)
     assert _absolute(node, "workbench.spaces._nb201", False) == "workbench._tables"
     assert _absolute(node, "workbench.spaces", True) == "workbench._tables"
+
+
+def test_docs_architecture_lists_the_layers_in_order() -> None:
+    """docs/architecture.md's layer table names the same subpackages in the same order."""
+    import re
+
+    doc = (ROOT.parent / "docs" / "architecture.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| (.+?) \|", doc, flags=re.MULTILINE)
+    documented = tuple(tuple(re.findall(r"`(\w+)`", names)) for _, names in rows)
+    assert documented == LAYERS, f"docs/architecture.md layers {documented} != {LAYERS}"

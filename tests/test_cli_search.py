@@ -135,7 +135,7 @@ def test_combined_ranker_keeps_the_gcn_cells_out(tmp_path, predictor_file, capsy
 
 
 @pytest.mark.parametrize(("extra", "named"), [
-    (["--ranker", "dynamics", "--method", "rs"], "--ranker 'dynamics' does not apply to"),
+    (["--ranker", "dynamics", "--method", "random"], "--ranker 'dynamics' does not apply to"),
     (["--ranker", "dynamics"], "reads snapshots up to mini-batch 100"),
     (["--ranker", "dynamics", "--min-budget", "100", "--max-budget", "300"], "--model 'tiny'"),
     (["--ranker", "dynamics", "--predictor", "nope.npz"], "nope.npz: no such file"),
@@ -143,7 +143,7 @@ def test_combined_ranker_keeps_the_gcn_cells_out(tmp_path, predictor_file, capsy
     (["--min-budget", "20"], "--min-budget 20 must not exceed --max-budget 18"),
     (["--method", "layernas", "--ranker", "gcn"], "does not apply to --method layernas"),
     (["--method", "layernas", "--space", "nb101"], "--space nb101"),
-    (["--evaluations", "5"], "--evaluations applies to rs, re and layernas"),
+    (["--evaluations", "5"], "--evaluations applies to random, evolution, layernas; sh"),
     (["--eta", "1"], "--eta must be >= 2, got 1.0"),
     (["--n", "0"], "--n must be >= 1, got 0"),
     (["--dataset", "imagenet"], "'imagenet'"),
@@ -173,15 +173,26 @@ def test_unknown_choices_are_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["search", "--store", "x", "--method", "bogus"])
     assert exc.value.code == 2 and "'bogus'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # the old aliases are gone: registry names only
+        main(["search", "--store", "x", "--method", "hb"])
+    assert exc.value.code == 2 and "hyperband" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["search", "--method", "sh"])  # --store is required
     assert exc.value.code == 2 and "--store" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("method", ["rs", "re", "layernas", "hb"])
+def test_the_methods_are_registered_search_names():
+    from workbench.cli import RANKED_METHODS, SEARCH_METHODS
+    from workbench.search import list_searches
+
+    assert set(SEARCH_METHODS) <= set(list_searches())
+    assert set(RANKED_METHODS) <= set(SEARCH_METHODS)
+
+
+@pytest.mark.parametrize("method", ["random", "evolution", "layernas", "hyperband"])
 def test_other_methods_run(tmp_path, capsys, method, one_thread):
-    extra = ["--max-budget", "6"] + ([] if method == "hb" else ["--evaluations", "12" if
-                                                                method == "layernas" else "2"])
+    extra = ["--max-budget", "6"] + ([] if method == "hyperband" else [
+        "--evaluations", "12" if method == "layernas" else "2"])
     assert search(tmp_path / "store", "--method", method, *extra) == 0
     out = capsys.readouterr().out
     assert "best cell: |" in out

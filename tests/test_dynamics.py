@@ -311,3 +311,30 @@ def test_bundled_default_predictor_loads_and_ranks_new_runs(tmp_path, one_thread
     ranked = rank_runs(tmp_path, step=4)  # the default predictor, on another space
     assert len(ranked) == 2 and np.isfinite(ranked["score"]).all()
     assert sorted(ranked["rank"]) in ([1, 2], [1, 1])
+
+
+def test_refit_default_predictor_writes_the_bundled_metadata(tmp_path, one_thread):
+    from workbench.predictors import (
+        default_dynamics_predictor,
+        load_predictor,
+        refit_default_predictor,
+    )
+
+    cfg = TrainConfig(steps=6, batch_size=32, resize=16, snapshot_every=2, curve_every=2,
+                      device="cpu", snapshot_sample=128)
+    collect(4, space="nb201", store=tmp_path / "runs", config=cfg, model="tiny",
+            data={"val_size": 64, "train_size": 256}, progress=False)
+    out = tmp_path / "default.npz"
+    est = refit_default_predictor(tmp_path / "runs", out, step=4, source="a test")
+    meta = est.metadata_
+    assert set(meta) == set(default_dynamics_predictor().metadata_)  # the same keys as shipped
+    assert meta["trained_on"] == "4 NB201 CIFAR-10 runs from a test" and meta["step"] == 4
+    assert meta["model_preset"] == "tiny" and meta["label"] == "NB201 200-epoch CIFAR-10 test acc"
+    assert meta["train"] == {"steps": 6, "batch_size": 32, "optimizer": "sgd", "lr": cfg.lr,
+                             "schedule": cfg.schedule, "snapshot_every": 2, "resize": 16}
+    loaded = load_predictor(out)
+    assert isinstance(loaded, DynamicsForest) and loaded.metadata_ == meta
+    X = load_dynamics(tmp_path / "runs", step=4).X
+    np.testing.assert_allclose(loaded.predict(X), est.predict(X))
+    with pytest.raises(ValueError, match=r"'gcn'.*allowed"):
+        refit_default_predictor(tmp_path / "runs", out, model="gcn")

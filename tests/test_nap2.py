@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workbench.benchmarks import CellNotInTableError
 from workbench.predictors import DynamicsForest, GCNPredictor, dynamics_inputs, save_predictor
 from workbench.search import (
     CombinedRanker,
@@ -22,6 +23,7 @@ from workbench.search import (
     PoolBackend,
     PredictorRanker,
     Ranker,
+    SubsetPool,
     SuccessiveHalving,
     TabularBackend,
     TrainingBackend,
@@ -292,6 +294,29 @@ def test_pool_backend_samples_only_its_pool(nb201_backend):
         PoolBackend(nb201_backend, pool, exclude=pool[:1])
     with pytest.raises(ValueError, match="duplicate"):
         PoolBackend(nb201_backend, [pool[0], pool[0]])
+    # the restriction is a CandidatePool: cells outside it cannot be resolved either
+    assert isinstance(view.candidates, SubsetPool) and view.candidates.base is nb201_backend
+    other = rest.sample(1, 0)[0]
+    with pytest.raises(CellNotInTableError, match="not one of the 5 cells of this pool"):
+        view.resolve(other)
+    with pytest.raises(CellNotInTableError, match="excluded from this pool"):
+        rest.resolve(pool[0])
+    assert view.resolve(view.format(pool[0])) == pool[0] and not view.contains(other)
+
+
+def test_a_subset_pool_restricts_any_candidate_pool(nb201_backend):
+    table = nb201_backend.candidates
+    cells = table.sample(4, 2)
+    sub = SubsetPool(table, cells[:3], exclude=cells[3:])
+    assert {sub.cell_id(c) for c in sub.sample(3, 0)} == {table.cell_id(c) for c in cells[:3]}
+    assert not sub.contains(cells[3]) and sub.contains(sub.format(cells[0]))
+    view = PoolBackend(nb201_backend, sub)  # a ready pool, used as it is
+    assert view.candidates is sub and view.sample(2, 1) == sub.sample(2, 1)
+    assert isinstance(PoolBackend(nb201_backend, sub, exclude=cells[:1]).candidates, SubsetPool)
+    with pytest.raises(ValueError, match="base must be a CandidatePool"):
+        SubsetPool([1, 2])
+    with pytest.raises(ValueError, match="pool must not be empty"):
+        SubsetPool(table, [])
 
 
 # -- analysis helpers ---------------------------------------------------------------------
@@ -339,7 +364,7 @@ def test_the_experiment_runs_end_to_end_in_tiny_sizes(tmp_path):
         finals = {b.cell_id(c): b.evaluate(c, 3).final for c in pool}
         budget = sh_cost(3, 3, 9, 3)
         curves, summary, searches = run_online(b, pool, methods, 0, exclude=off_cells,
-                                               finals=finals, budget=budget)
+                                               finals=finals, at_cost=budget)
         assert set(summary["method"]) == set(methods)
         pool_ids = set(finals)
         for name, s in searches.items():

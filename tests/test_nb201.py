@@ -87,6 +87,19 @@ def test_bad_index(space: NB201Space, bad: object) -> None:
     assert repr(bad) in str(info.value) or str(bad) in str(info.value)
 
 
+def test_a_cell_missing_from_the_table_is_a_cell_not_in_table_error() -> None:
+    from workbench.benchmarks import CellNotInTableError
+
+    partial = NB201Space()
+    partial._strings, partial._index_of = (GOOD,), {GOOD: 0}  # a one-cell table
+    assert partial.index(GOOD) == 0
+    other = GOOD.replace("none~2", "skip_connect~2")
+    with pytest.raises(CellNotInTableError, match="not in the bundled nb201 table of 1 cells"):
+        partial.index(other)
+    assert issubclass(CellNotInTableError, LookupError) and issubclass(CellNotInTableError,
+                                                                        ValueError)
+
+
 GOOD = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
 
 

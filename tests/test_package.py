@@ -33,6 +33,8 @@ def test_torch_is_pinned_exactly_and_torchvision_never_required():
 
 
 @pytest.mark.parametrize("name", ["nasbench101_1k.csv.gz", "nasbench201.csv.gz",
+                                  "nasbench201_zc_cifar10.csv.gz",
+                                  "nasbench201_zc_ImageNet16-120.csv.gz",
                                   "cifar10_sample.npz", "README.md"])
 def test_bundled_files_present(name):
     assert bundled_path(name).stat().st_size > 0

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
+from workbench.predictors import ProxyBatch, proxy_batch, score_cells
 from workbench.predictors._proxies import (
     JACOV_K,
     PROXIES,
@@ -18,6 +20,7 @@ from workbench.predictors._proxies import (
     jacov_from_jacobians,
     list_proxies,
 )
+from workbench.predictors._proxy_scores import CACHE_COLUMNS
 from workbench.spaces import count_parameters, get_space
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -335,3 +338,87 @@ def test_labels_beyond_the_outputs_and_models_without_relu_raise() -> None:
         PROXIES.create("swap", regularise=True, sigma=0.0)
     with pytest.raises(ValueError, match="two positive"):
         PROXIES.create("epsinas", weights=(1e-7,))
+
+
+# -- proxy_batch / score_cells: the cached loop over many cells ---------------------------------
+
+CELLS = ["|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
+         "|skip_connect~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|",
+         "|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|none~2|"]
+
+
+def _random_batch(n: int = 8) -> ProxyBatch:
+    gen = torch.Generator().manual_seed(0)
+    return ProxyBatch(x=torch.randn(n, 3, 8, 8, generator=gen),
+                      y=torch.randint(0, 10, (n,), generator=gen), dataset="cifar10",
+                      description="random 8x8")
+
+
+def test_proxy_batch_is_a_seeded_draw_prepared_on_cpu() -> None:
+    a, b = proxy_batch(n=6, seed=3, resize=8), proxy_batch(n=6, seed=3, resize=8)
+    x, y = a
+    assert x.shape == (6, 3, 8, 8) and x.device.type == "cpu" and y.dtype == torch.long
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and a.description == b.description
+    assert not torch.equal(proxy_batch(n=6, seed=4, resize=8).x, a.x)
+    assert "seed=3" in a.description and "resize=8" in a.description and a.num_classes == 10
+    with pytest.raises(ValueError, match="n=1000000 exceeds"):
+        proxy_batch(n=1_000_000)
+
+
+def test_score_cells_is_deterministic_for_a_seed() -> None:
+    space, batch = get_space("nb201"), _random_batch()
+    names = ["synflow", "nwot", "params"]
+    a = score_cells(space, CELLS, names, batch=batch, model="tiny", progress=False)
+    b = score_cells("nb201", [space.parse(c) for c in CELLS], names, batch=batch, model="tiny",
+                    progress=False)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == names and list(a.index) == [space.cell_id(c) for c in CELLS]
+    other = score_cells(space, CELLS, ["synflow"], batch=batch, model="tiny", seed=1,
+                        progress=False)
+    assert not np.allclose(other["synflow"], a["synflow"])  # the seed sets the initialisation
+
+
+def test_score_cells_reuses_its_cache(tmp_path, monkeypatch) -> None:
+    space, batch, cache = get_space("nb201"), _random_batch(), tmp_path / "scores.csv"
+    builds: list[str] = []
+    build = space.build
+
+    def counting_build(cell, **kwargs):
+        builds.append(space.cell_id(cell))
+        return build(cell, **kwargs)
+
+    monkeypatch.setattr(space, "build", counting_build)
+    first = score_cells(space, CELLS[:2], ["synflow", "params"], batch=batch, model="tiny",
+                        cache=cache, progress=False)
+    assert len(builds) == 2
+    again = score_cells(space, CELLS[:2], ["params", "synflow"], batch=batch, model="tiny",
+                        cache=cache, progress=False, seconds=True)
+    assert len(builds) == 2  # nothing new computed
+    pd.testing.assert_frame_equal(again[["synflow", "params"]], first)
+    assert (again["seconds"] > 0).all()
+    more = score_cells(space, CELLS, ["synflow", "params"], batch=batch, model="tiny",
+                       cache=cache, progress=False)
+    assert builds[2:] == [space.cell_id(CELLS[2])]  # only the new cell
+    pd.testing.assert_frame_equal(more.iloc[:2], first)
+    stored = pd.read_csv(cache)  # plain CSV, one row per (cell, proxy, model, seed, batch)
+    assert list(stored.columns) == list(CACHE_COLUMNS) and len(stored) == 6
+    assert set(stored["batch"]) == {"random 8x8"} and set(stored["model"]) == {"tiny"}
+    score_cells(space, CELLS[:1], ["synflow"], batch=batch, model="small", cache=cache,
+                progress=False)
+    assert len(builds) == 4  # another model is another key
+    (tmp_path / "bad.csv").write_text("cell_id,synflow\n1,2\n")
+    with pytest.raises(ValueError, match="not a score_cells cache"):
+        score_cells(space, CELLS[:1], ["synflow"], batch=batch, cache=tmp_path / "bad.csv",
+                    progress=False)
+
+
+def test_score_cells_rejects_bad_arguments_naming_them() -> None:
+    batch = _random_batch()
+    with pytest.raises(ValueError, match=r"'nope'.*allowed"):
+        score_cells("nb201", CELLS[:1], ["synflow", "nope"], batch=batch, progress=False)
+    with pytest.raises(ValueError, match=r"'nb999'.*available"):
+        score_cells("nb999", CELLS[:1], batch=batch, progress=False)
+    with pytest.raises(ValueError, match=r"'huge'.*available"):
+        score_cells("nb201", CELLS[:1], batch=batch, model="huge", progress=False)
+    with pytest.raises(ValueError, match="ProxyBatch"):
+        score_cells("nb201", CELLS[:1], batch=(batch.x, batch.y), progress=False)

@@ -245,6 +245,13 @@ def _graphs(n: int = 24) -> tuple[np.ndarray, np.ndarray]:
     return graphs_from_cells("nb201", cells), np.array([bench.final_accuracy(c) for c in cells])
 
 
+def _cells(n: int = 24) -> tuple[list[Any], np.ndarray]:
+    """``n`` random NB201 cells and their table accuracies (GRAF reads cells directly)."""
+    bench, rng = get_benchmark("nb201"), np.random.default_rng(0)
+    cells = [bench.space.sample(rng) for _ in range(n)]
+    return cells, np.array([bench.final_accuracy(c) for c in cells])
+
+
 def _maps(n: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """Snapshot maps [n, 2 snapshots, 6 layers, channels] whose scale carries the label."""
     rng = np.random.default_rng(0)
@@ -270,8 +277,7 @@ def _table(n: int = 20) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: Per predictor: (its data, small constructor params).
-PREDICTOR_RECIPES: dict[str, tuple[Callable[[], tuple[np.ndarray, np.ndarray]],
-                                   dict[str, Any]]] = {
+PREDICTOR_RECIPES: dict[str, tuple[Callable[[], tuple[Any, np.ndarray]], dict[str, Any]]] = {
     "gcn": (_graphs, {"hidden": 8, "fc": 8, "epochs": 3, "device": "cpu"}),
     "dynamics_gbt": (_maps, {"n_estimators": 10, "min_samples_leaf": 2}),
     "dynamics_forest": (_maps, {"n_estimators": 10}),
@@ -281,6 +287,7 @@ PREDICTOR_RECIPES: dict[str, tuple[Callable[[], tuple[np.ndarray, np.ndarray]],
     "feature": (_table, {"column": 0}),
     "last_value": (_curves, {}),
     "curve": (_curves, {"final_step": 10.0}),
+    "graf": (_cells, {"n_estimators": 20}),
 }
 
 
@@ -304,7 +311,7 @@ def test_every_predictor_fits_predicts_clones_and_saves(name, one_thread, tmp_pa
 
 def test_predictor_files_know_every_savable_registered_class():
     assert set(savable_classes()) == {"DynamicsForest", "DynamicsGBT", "DynamicsGRU",
-                                      "GCNPredictor"}
+                                      "GCNPredictor", "GraphFeatureRegressor"}
 
 
 # -- figures -----------------------------------------------------------------------------------

@@ -251,7 +251,7 @@ def test_rounds_without_max_rounds_needs_a_budget(nb101):
     assert isinstance(rounds, Rounds) and not rounds.finite
     with pytest.raises(ValueError, match="never finishes"):
         rounds.run()
-    rounds.run(budget=50_000)
+    rounds.run(max_cost=50_000)
     assert rounds.total_cost >= 50_000 and rounds.history["round"].max() >= 1
     assert {"rounds", "predictor_sh"} <= set(list_searches())
     assert isinstance(get_search("predictor_sh", backend=nb101, k_init=3, n=3), PredictorSH)

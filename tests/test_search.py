@@ -234,10 +234,30 @@ def test_hyperband_steps_one_rung_at_a_time(nb101):
 
 def test_run_stops_at_a_cost_budget(nb101):
     rs = RandomSearch(nb101, 108, seed=0)
-    with pytest.raises(ValueError, match="budget"):
+    with pytest.raises(ValueError, match=r"never finishes by itself: pass max_cost= \(s\)"):
         rs.run()
-    rs.run(budget=20_000)
+    rs.run(max_cost=20_000)
     assert rs.total_cost >= 20_000 and rs.total_cost - rs.history["cost"].iloc[-1] < 20_000
+
+
+def test_every_search_runs_to_the_same_limits(nb101):
+    """``run(max_cost=, max_evaluations=, max_steps=)`` on any search; the first reached wins
+    (the step crossing it is finished: a batch of 4 may overshoot an evaluation limit)."""
+    rs = RandomSearch(nb101, 108, batch=4, seed=0)
+    assert len(rs.run(max_evaluations=6)) == 8 and rs.n_steps == 2
+    rs.run(max_evaluations=9, max_steps=5)
+    assert rs.n_evaluations == 12
+    sh = SuccessiveHalving(nb101, n=9, min_budget=12, max_budget=108)
+    sh.run(max_evaluations=1)
+    assert sh.n_steps == 1 and sh.n_evaluations == 9  # one whole rung
+    sh.run(max_steps=0)
+    assert sh.n_steps == 1
+    with pytest.raises(ValueError, match=r"max_cost \(s\) must be None or a finite number > 0"):
+        rs.run(max_cost=0)
+    with pytest.raises(ValueError, match="max_evaluations must be None or an int >= 1"):
+        rs.run(max_evaluations=2.0)
+    with pytest.raises(TypeError):
+        rs.run(20_000)  # keyword-only: a cost is never mistaken for an evaluation budget
 
 
 # -- random search and evolution -----------------------------------------------------------------
@@ -287,7 +307,7 @@ def test_evolution_on_nb101_falls_back_to_table_cells(nb101):
 def test_simulate_curves_are_monotone_per_seed(nb101):
     curves = simulate({"RS": partial(RandomSearch, budget=108, max_evaluations=15),
                        "SH": partial(SuccessiveHalving, n=9, min_budget=4, max_budget=108)},
-                      nb101, seeds=[0, 1, 2], budget=None, progress=False)
+                      nb101, seeds=[0, 1, 2], max_cost=None, progress=False)
     assert set(curves["method"]) == {"RS", "SH"}
     for _, g in curves.groupby(["method", "seed"]):
         assert g["best_final"].is_monotonic_increasing and g["cost"].is_monotonic_increasing

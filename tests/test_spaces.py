@@ -60,6 +60,16 @@ def test_every_space_has_presets_and_a_graph_in_its_vocabulary(name: str) -> Non
         assert [ops[j] for j in X[0, :n, size:].argmax(1)] == labels
 
 
+def test_each_space_names_its_default_encoding() -> None:
+    """What ``table_features`` and ``PredictorSH`` encode cells with unless told otherwise."""
+    assert get_space("nb201").default_encoding == "onehot"
+    assert get_space("nb101").default_encoding == "adjacency"
+    for name in list_spaces():
+        space = get_space(name)
+        assert space.default_encoding == space.encodings[0]
+        assert space.encode(space.sample(0), space.default_encoding).ndim == 1
+
+
 @pytest.mark.parametrize("name", list_spaces())
 def test_graphs_from_cells_takes_a_space_or_its_name(name: str) -> None:
     space = get_space(name)

@@ -187,6 +187,23 @@ def test_data_cache_shares_equal_configs_and_one_cache_per_process():
         cache.get("cifar10", [("val_size", 1)])
 
 
+def test_data_cache_forgets_the_least_recently_used_beyond_max_entries():
+    from workbench.data import DataCache
+
+    cache = DataCache(max_entries=2)
+    a = cache.get("cifar10", {**SPLIT, "train_size": 64})
+    b = cache.get("cifar10", {**SPLIT, "train_size": 96})
+    assert cache.get("cifar10", {**SPLIT, "train_size": 64})[0] is a[0]  # a is now the newest
+    cache.get("cifar10", {**SPLIT, "train_size": 128})  # evicts b, the least recently used
+    assert len(cache) == 2
+    assert cache.get("cifar10", {**SPLIT, "train_size": 64})[0] is a[0]
+    assert cache.get("cifar10", {**SPLIT, "train_size": 96})[0] is not b[0]  # built again
+    assert DataCache().max_entries == 4
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="max_entries must be an int >= 1"):
+            DataCache(max_entries=bad)
+
+
 def test_build_trainer_is_the_seeded_network_on_the_cached_splits():
     from workbench.data import DataCache
     from workbench.training import build_trainer

@@ -109,7 +109,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str | Writer, *,
                          f"got {type(data).__name__}")
     with _replacing(path, sync_temp=False) as tmp, open(tmp, "w+b") as fh:
         if payload is None:
-            data(fh)  # type: ignore[operator]
+            assert callable(data)  # payload is None only for a writer
+            data(fh)
         else:
             fh.write(payload)
         fh.flush()

@@ -1,4 +1,5 @@
-"""Reading the bundled tabular benchmarks (raw tables, as published).
+"""Reading the bundled tabular benchmarks (raw tables, as published), and the error for a cell
+that is not in one.
 
 A base module so that both ``spaces`` (index <-> cell mapping) and ``benchmarks`` (queries) can
 read the tables without one importing the other.
@@ -12,7 +13,22 @@ import pandas as pd
 
 from workbench._paths import bundled_path
 
-_FILES = {"nb101": "nasbench101_1k.csv.gz", "nb201": "nasbench201.csv.gz"}
+_FILES = {
+    "nb101": "nasbench101_1k.csv.gz",
+    "nb201": "nasbench201.csv.gz",
+    # NAS-Bench-Suite-Zero's published zero-cost proxy scores, one row per distinct NB201 cell.
+    "nb201_zc_cifar10": "nasbench201_zc_cifar10.csv.gz",
+    "nb201_zc_ImageNet16-120": "nasbench201_zc_ImageNet16-120.csv.gz",
+}
+
+
+class CellNotInTableError(LookupError, ValueError):
+    """Raised when a cell (or id) is valid but has no row in a benchmark table (or a backend's
+    view of one); a LookupError and a ValueError, so either kind of ``except`` catches it.
+
+    Defined here, below both ``spaces`` and ``benchmarks``, so that a space's index lookup
+    raises the same error as a table query; public as ``workbench.benchmarks``'s.
+    """
 
 
 @cache
@@ -25,7 +41,8 @@ def _read(name: str) -> pd.DataFrame:
 
 
 def read_table(name: str) -> pd.DataFrame:
-    """The raw bundled table ``name`` ('nb101' or 'nb201') as a new DataFrame (a copy)."""
+    """The raw bundled table ``name`` as a new DataFrame (a copy): 'nb101', 'nb201', or the
+    published NB201 proxy scores 'nb201_zc_cifar10' / 'nb201_zc_ImageNet16-120'."""
     if name not in _FILES:
         raise ValueError(f"unknown benchmark table {name!r}; available: {sorted(_FILES)}")
     return _read(name).copy()

@@ -153,10 +153,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-SEARCH_METHODS = {"sh": "sh", "hb": "hyperband", "rs": "random", "re": "evolution",
-                  "layernas": "layernas"}  # CLI name -> registered search
+#: The registered searches (``workbench.search.list_searches()`` names) the CLI can run.
+SEARCH_METHODS = ("sh", "hyperband", "random", "evolution", "layernas")
+#: ``as_ranker`` names (observed, dynamics) and the GCN rankers the CLI fits itself.
 SEARCH_RANKERS = ("observed", "dynamics", "combined", "gcn")
-RANKED_METHODS = ("sh", "hb", "layernas")  # methods whose decisions a ranker makes here
+RANKED_METHODS = ("sh", "hyperband", "layernas")  # methods whose decisions a ranker makes here
+BUDGETED_METHODS = ("random", "evolution", "layernas")  # they run --evaluations evaluations
 GCN_SEED = 10_000  # the GCN's table cells are drawn with this seed, whatever --seed is
 SEARCH_HELP = """Run a search on real training: every evaluation (cell, mini-batches) is trained
 once into --store and answered from it afterwards, so after Ctrl-C the same command replays
@@ -199,17 +201,17 @@ def _search_plan(args: argparse.Namespace, eta: float) -> dict[str, Any]:
     from workbench.search import hyperband_brackets, sh_cost, sh_schedule
 
     lo, hi = args.min_budget, args.max_budget
-    if args.method in ("sh", "hb"):
+    if args.method not in BUDGETED_METHODS:
         if args.evaluations is not None:
-            raise ValueError(f"--evaluations applies to rs, re and layernas; {args.method} "
-                             "spends what its rungs need")
+            raise ValueError(f"--evaluations applies to {', '.join(BUDGETED_METHODS)}; "
+                             f"{args.method} spends what its rungs need")
         if args.method == "sh":
             sched = sh_schedule(args.n, lo, hi, eta)
             return {"first": lo, "planned": int(sched["n"].sum()), "budget": None}
         brackets = hyperband_brackets(lo, hi, eta)
         return {"first": float(brackets["r"].min()), "budget": None,
                 "planned": int(sum(sum(n) for n in brackets["n_per_rung"]))}
-    budget = {"rs": hi, "re": min(hi, lo * eta), "layernas": lo}[args.method]
+    budget = {"random": hi, "evolution": min(hi, lo * eta), "layernas": lo}[args.method]
     evals = args.evaluations
     if evals is None:  # as many as one SH run of --n candidates buys
         evals = max(1, int(sh_cost(args.n, lo, hi, eta) // _steps_of(budget)))
@@ -235,7 +237,9 @@ def _dynamics_predictor(args: argparse.Namespace, first: int) -> Any:
                              f"({type(exc).__name__}: {exc})") from None
         space = None
     meta = dict(getattr(p, "metadata_", None) or {})
-    train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
+    train = meta.get("train")
+    if not isinstance(train, dict):
+        train = {}
     space = meta.get("space") or space
     if space is not None and space != args.space:
         raise ValueError(f"{where} was fitted on {space} runs, not --space {args.space}")
@@ -389,22 +393,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.method == "sh":
         kwargs.update(n=args.n, min_budget=args.min_budget, max_budget=args.max_budget,
                       eta=eta, ranker=ranker)
-    elif args.method == "hb":
+    elif args.method == "hyperband":
         kwargs.update(min_budget=args.min_budget, max_budget=args.max_budget, eta=eta,
                       ranker=ranker, repeats=1)
-    elif args.method == "rs":
-        kwargs.update(budget=plan["budget"], max_evaluations=plan["planned"])
-    elif args.method == "re":
-        kwargs.update(population=10, sample_size=3, budget=plan["budget"],
-                      max_evaluations=plan["planned"], max_attempts=20)
+    elif args.method == "random":
+        kwargs.update(budget=plan["budget"])
+    elif args.method == "evolution":
+        kwargs.update(population=10, sample_size=3, budget=plan["budget"], max_attempts=20)
     else:
         kwargs.update(budget=plan["budget"], ranker=ranker)
     try:
-        search = get_search(SEARCH_METHODS[args.method], **kwargs)
-        if args.method == "layernas":
-            search.run(max_evaluations=plan["planned"], progress=False)
-        else:
-            search.run(progress=False)
+        search = get_search(args.method, **kwargs)
+        search.run(max_evaluations=plan["planned"] if args.method in BUDGETED_METHODS
+                   else None, progress=False)
     except KeyboardInterrupt:
         bar.close()
         print(f"\ninterrupted after {view.count} evaluations; the finished ones are kept in "
@@ -482,17 +483,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--space", choices=list_spaces(), default="nb201")
     p.add_argument("--method", choices=list(SEARCH_METHODS), default="sh",
-                   help="sh: Successive Halving, hb: Hyperband (one pass of its brackets), "
-                        "rs: random search, re: regularized evolution, layernas: LayerNAS "
+                   help="a registered search (workbench.search.list_searches()): sh: "
+                        "Successive Halving, hyperband: one pass of its brackets, random: "
+                        "random search, evolution: regularized evolution, layernas: LayerNAS "
                         "(nb201)")
     p.add_argument("--ranker", choices=list(SEARCH_RANKERS), default="observed",
-                   help="what decides the rungs (sh, hb) or the tables (layernas; observed "
-                        "or dynamics): observed held-out accuracy, dynamics predictor, gcn, "
-                        "or combined = mean normalised rank of dynamics and gcn; rs and re "
-                        "take observed only")
+                   help="what decides the rungs (sh, hyperband) or the tables (layernas; "
+                        "observed or dynamics): observed held-out accuracy, dynamics "
+                        "predictor, gcn, or combined = mean normalised rank of dynamics and "
+                        "gcn; random and evolution take observed only")
     p.add_argument("--n", type=int, default=27,
-                   help="SH candidates (default 27); for rs, re and layernas it sizes the "
-                        "default --evaluations; hb ignores it")
+                   help="SH candidates (default 27); for random, evolution and layernas it "
+                        "sizes the default --evaluations; hyperband ignores it")
     p.add_argument("--eta", type=float, default=3, help="rung ratio (default 3)")
     p.add_argument("--min-budget", type=int, default=100,
                    help="first rung, mini-batches (default 100: the bundled dynamics "
@@ -501,9 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="last rung, mini-batches (default 900); the learning-rate schedule "
                         "spans it")
     p.add_argument("--evaluations", type=int, default=None,
-                   help="rs, re, layernas: evaluations (default: as many as one SH run of "
-                        "--n costs in mini-batches; rs trains each to --max-budget, re to the "
-                        "second rung, --min-budget x eta, layernas to --min-budget)")
+                   help="random, evolution, layernas: evaluations (default: as many as one "
+                        "SH run of --n costs in mini-batches; random trains each to "
+                        "--max-budget, evolution to the second rung, --min-budget x eta, "
+                        "layernas to --min-budget)")
     p.add_argument("--model", default="small", help="model preset: paper, small, tiny")
     p.add_argument("--snapshot-every", type=int, default=10,
                    help="snapshot interval in mini-batches (default 10, as the bundled "

@@ -126,7 +126,7 @@ def _search_section(report: HtmlReport, seeds: int) -> None:
         "successive halving (81, eta 3)": lambda b, seed: SuccessiveHalving(
             b, n=81, min_budget=12, max_budget=200, eta=3, seed=seed),
     }
-    curves = simulate(methods, backend, seeds=range(seeds), budget=150_000)
+    curves = simulate(methods, backend, seeds=range(seeds), max_cost=150_000)
     agg = aggregate_curves(curves, log=True, points=60)
     report.text(f"Regret (table best {backend.best_final():.2f} % minus the final accuracy of "
                 f"the best incumbent so far) against simulated training seconds, mean and "

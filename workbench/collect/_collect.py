@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from workbench._checks import check_int
+from workbench._checks import check_int, is_int
 from workbench._device import resolve_device
 from workbench.benchmarks import get_benchmark
 from workbench.collect._labels import run_label
@@ -42,7 +42,7 @@ def make_requests(cells: Sequence[Any] | int, *, space: str, config: TrainConfig
     cell_objs = [_to_cell(sp, bench, c) for c in cells]
     if not cell_objs:
         raise ValueError("no cells to collect: pass a non-empty list or a positive count")
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+    if not seeds or any(not is_int(s) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of ints >= 0, got {seeds!r}")
     kwargs = sp.model_kwargs(model)
     data = {"val_size": 1000, "split_seed": 0, **(data or {})}

@@ -6,9 +6,9 @@
 ...     pass
 """
 
+from workbench._datasets import CLASS_COUNTS, num_classes
 from workbench.data._cache import DATA_DEFAULTS, DataCache, process_cache
 from workbench.data._cifar import DATA_SOURCES, NAMES, SPLITS, load_dataset
-from workbench.data._classes import CLASS_COUNTS, num_classes
 from workbench.data._dataset import ImageDataset, train_val_split
 from workbench.data._loader import (
     CIFAR10_MEAN,

@@ -7,9 +7,11 @@ A data config is the plain dict a run store keeps with every run (``config["data
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from workbench._checks import check_int
 from workbench.data._cifar import load_dataset
 from workbench.data._dataset import ImageDataset, train_val_split
 
@@ -33,23 +35,39 @@ def _key(dataset: str, data: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 class DataCache:
-    """(train, held-out) splits this process has built, keyed by dataset and data config."""
+    """(train, held-out) splits this process has built, keyed by dataset and data config.
 
-    def __init__(self) -> None:
-        self._cache: dict[tuple[Any, ...], Splits] = {}
+    At most ``max_entries`` configs are kept (default 4, a few splits of a CIFAR training set):
+    building one more forgets the least recently used, so that a notebook trying many split
+    sizes does not keep every decoded copy alive.
+    """
+
+    def __init__(self, max_entries: int = 4) -> None:
+        self.max_entries = check_int("max_entries", max_entries, minimum=1)
+        self._cache: OrderedDict[tuple[Any, ...], Splits] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def __repr__(self) -> str:
+        return f"DataCache({len(self)} of max_entries={self.max_entries})"
 
     def get(self, dataset: str, data: Mapping[str, Any] | None = None) -> Splits:
         """(train, held-out or None) splits of ``dataset``'s training set as ``data`` says."""
         key = _key(dataset, data or {})
-        if key not in self._cache:
-            _, val_size, seed, size, source, root = key
-            full = load_dataset(dataset, "train", root=root, source=source)
-            train, val = (train_val_split(full, val_size=val_size, seed=seed) if val_size
-                          else (full, None))
-            if size is not None and size < len(train):
-                train, _ = train_val_split(train, val_size=len(train) - size, seed=seed)
-            self._cache[key] = (train, val)
-        return self._cache[key]
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        _, val_size, seed, size, source, root = key
+        full = load_dataset(dataset, "train", root=root, source=source)
+        train, val = (train_val_split(full, val_size=val_size, seed=seed) if val_size
+                      else (full, None))
+        if size is not None and size < len(train):
+            train, _ = train_val_split(train, val_size=len(train) - size, seed=seed)
+        self._cache[key] = (train, val)
+        while len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)  # the least recently used
+        return train, val
 
     def clear(self) -> None:
         """Forget every split (their memory is freed once nothing else holds them)."""

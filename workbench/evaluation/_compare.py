@@ -155,7 +155,7 @@ def compare_predictors(predictions: Mapping[str, ArrayLike], true: ArrayLike | N
         raise ValueError("predictions must be a mapping {name: predictions}")
     if (bench is None) != (cells is None):
         raise ValueError("give both bench and cells (or neither)")
-    extra: dict[str, ArrayLike] = {}
+    extra: dict[str, np.ndarray] = {}
     all_costs: dict[str, Cost] = {}
     if bench is not None and cells is not None:
         ids = _cell_ids(bench, cells)

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from scipy import stats
 from workbench._checks import check_int, check_real
 
 #: What the metrics accept as a vector of predictions or labels.
-ArrayLike = np.ndarray | pd.Series | Sequence[float]
+ArrayLike: TypeAlias = np.ndarray | pd.Series | Sequence[float]
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
 
@@ -257,11 +257,14 @@ def bootstrap_cis(pred: ArrayLike, true: ArrayLike, metrics: Mapping[str, Metric
         for m, fn in metrics.items():
             values[m][b] = _quiet(fn, pb, tb)
     tail = 50.0 * (1.0 - level)
-    out = {}
+    out: dict[str, tuple[float, float]] = {}
     for m, v in values.items():
         v = v[np.isfinite(v)]
-        out[m] = ((float("nan"), float("nan")) if v.size == 0 else
-                  tuple(float(x) for x in np.percentile(v, [tail, 100.0 - tail])))
+        if v.size == 0:
+            out[m] = (float("nan"), float("nan"))
+        else:
+            lo, hi = np.percentile(v, [tail, 100.0 - tail])
+            out[m] = (float(lo), float(hi))
     return out
 
 

@@ -59,6 +59,13 @@ class _DeviceIndex:
     sqrt_numel: torch.Tensor
 
 
+def _weight(module: nn.Module) -> torch.Tensor:
+    """``module.weight``: a tensor for every recorded layer (checked when attaching)."""
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    return weight
+
+
 class SnapshotRecorder:
     """Records weight and gradient features of ``layers`` every ``snapshot_every`` mini-batches.
 
@@ -175,7 +182,7 @@ class SnapshotRecorder:
             )
         self._steps = [int(s) for s in state["steps"]]
         self._features = list(state["features"].numpy())
-        index = self._index_on(self._modules[0].weight.device)
+        index = self._index_on(_weight(self._modules[0]).device)
         self._previous = {"weights": None, "grads": None}
         for source in self._previous:
             prev = state.get(f"previous_{source}")
@@ -197,18 +204,18 @@ class SnapshotRecorder:
         if step < 0 or (self._steps and step <= self._steps[-1]):
             last = self._steps[-1] if self._steps else None
             raise ValueError(f"step must be >= 0 and increasing, got {step} after {last}")
-        weights = [module.weight.detach() for module in self._modules]
+        weights = [_weight(module).detach() for module in self._modules]
         index = self._index_on(weights[0].device)
-        grads = [w.grad for w in (module.weight for module in self._modules)]
+        grads = [_weight(module).grad for module in self._modules]
         if all(g is not None for g in grads):
             present = index.all_present
         else:
             present = torch.tensor([g is not None for g in grads], device=index.device)
-        grads = [w if g is None else g for w, g in zip(weights, grads, strict=True)]
+        filled = [w if g is None else g for w, g in zip(weights, grads, strict=True)]
         stacked = torch.stack(
             [
                 self._source_features("weights", weights, index.all_present, index),
-                self._source_features("grads", grads, present, index),
+                self._source_features("grads", filled, present, index),
             ]
         )
         host = stacked.cpu().numpy()  # the one device-to-host transfer per snapshot

@@ -1,12 +1,14 @@
 """Performance predictors: the dynamics (NAP2) predictors, the GCN Neural Predictor, trivial
-baselines and learning-curve extrapolation (all scikit-learn estimators), the zero-cost proxies,
-and predictor files (no pickle).
+baselines, learning-curve extrapolation and GRAF graph-feature trees (all scikit-learn
+estimators), the zero-cost proxies, proxy scores of many cells (``proxy_batch``,
+``score_cells``, cached) and predictor files (no pickle).
 
 >>> from workbench.predictors import GCNPredictor, graphs_from_cells
 >>> X = graphs_from_cells("nb201", cells)       # [n, 8, 8 + 6] padded graphs
 >>> GCNPredictor(epochs=50).fit(X, y).predict(X)
 >>> data = load_dynamics("runs/", step=100)       # snapshot maps of stored runs + labels
 >>> DynamicsGBT().fit(data.X, data.y).predict(data.X)
+>>> GraphFeatureRegressor("nb201").fit(cells, y).predict(cells)   # GRAF: trees on graph features
 """
 
 from workbench.predictors._baselines import FeaturePredictor, MeanPredictor
@@ -22,8 +24,10 @@ from workbench.predictors._curves import (
 )
 from workbench.predictors._default import (
     DEFAULT_DYNAMICS_FILE,
+    DEFAULT_DYNAMICS_MODELS,
     default_dynamics_predictor,
     rank_runs,
+    refit_default_predictor,
 )
 from workbench.predictors._dynamics import (
     DynamicsForest,
@@ -48,6 +52,13 @@ from workbench.predictors._gcn import (
     graphs_from_cells,
     split_graphs,
 )
+from workbench.predictors._graph_features import (
+    GRAPH_FEATURE_VERSION,
+    GraphFeatures,
+    graph_feature_names,
+    graph_features,
+)
+from workbench.predictors._graph_regressor import GraphFeatureRegressor
 from workbench.predictors._persist import load_predictor, read_header, save_predictor
 from workbench.predictors._predictor_registry import (
     PREDICTORS,
@@ -63,12 +74,15 @@ from workbench.predictors._proxies import (
     list_proxies,
     register_proxy,
 )
+from workbench.predictors._proxy_scores import ProxyBatch, proxy_batch, score_cells
 from workbench.predictors._targets import TARGETS, transform_target
 
 __all__ = [
     "CHANNELS",
     "CURVE_MODELS",
     "DEFAULT_DYNAMICS_FILE",
+    "DEFAULT_DYNAMICS_MODELS",
+    "GRAPH_FEATURE_VERSION",
     "GRAPH_SCHEMA_VERSION",
     "PREDICTORS",
     "PROXIES",
@@ -81,8 +95,11 @@ __all__ = [
     "DynamicsGRU",
     "FeaturePredictor",
     "GCNPredictor",
+    "GraphFeatureRegressor",
+    "GraphFeatures",
     "LastValue",
     "MeanPredictor",
+    "ProxyBatch",
     "ZeroCostProxy",
     "benchmark_graphs",
     "compute_proxies",
@@ -93,6 +110,8 @@ __all__ = [
     "fit_curve",
     "get_predictor",
     "get_proxy",
+    "graph_feature_names",
+    "graph_features",
     "graphs_from_cells",
     "layer_mask",
     "list_predictors",
@@ -100,11 +119,14 @@ __all__ = [
     "load_dynamics",
     "load_predictor",
     "power_law",
+    "proxy_batch",
     "rank_runs",
     "read_header",
+    "refit_default_predictor",
     "register_predictor",
     "register_proxy",
     "save_predictor",
+    "score_cells",
     "snapshot_maps",
     "split_graphs",
     "split_inputs",

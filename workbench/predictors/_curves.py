@@ -131,15 +131,18 @@ def fit_curve(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.
     fallback = CurveFit(model, (), float("nan"), last, fallback=model != "last")
     if model == "last" or v.size < 3 or np.ptp(v) == 0:
         return fallback if model != "last" else CurveFit("last", (), float("nan"), last)
-    fits = {f: _fit_form(f, s, v) for f in (("pow", "exp") if model == "ens" else (model,))}
-    if any(fit is None for fit in fits.values()):
-        return fallback
+    fits: dict[str, tuple[np.ndarray, float]] = {}
+    for f in ("pow", "exp") if model == "ens" else (model,):
+        fit = _fit_form(f, s, v)
+        if fit is None:
+            return fallback
+        fits[f] = fit
     u = s / s[-1]
     if model != "ens":
         params, sse = fits[model]
         return CurveFit(model, _to_steps(model, params, s[-1]), math.sqrt(sse / v.size), last)
-    f_pow = power_law(u, *fits["pow"][0])
-    f_exp = exponential(u, *fits["exp"][0])
+    f_pow = np.asarray(power_law(u, *fits["pow"][0]))
+    f_exp = np.asarray(exponential(u, *fits["exp"][0]))
     diff = f_pow - f_exp
     denom = float(diff @ diff)
     w = 0.5 if denom == 0 else float(np.clip((v - f_exp) @ diff / denom, 0.0, 1.0))

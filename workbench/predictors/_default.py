@@ -1,9 +1,12 @@
-"""The bundled default dynamics predictor and a one-call ranking of stored runs with it."""
+"""The bundled default dynamics predictor, how it is refitted, and a one-call ranking of stored
+runs with it."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,11 +14,19 @@ import pandas as pd
 
 from workbench._paths import bundled_path
 from workbench.predictors._dynamics_data import load_dynamics
-from workbench.predictors._persist import load_predictor
+from workbench.predictors._persist import load_predictor, save_predictor
+from workbench.predictors._predictor_registry import get_predictor
 
-#: File name (in the bundled data) of the default dynamics predictor fitted by
-#: ``bench/predictors.py`` on NB201 CIFAR-10 runs (see its ``metadata_``).
+#: File name (in the bundled data) of the default dynamics predictor, fitted on NB201 CIFAR-10
+#: runs by :func:`refit_default_predictor` (``tools/refit_default_predictor.py``; see its
+#: ``metadata_``).
 DEFAULT_DYNAMICS_FILE = "dynamics_default.npz"
+
+#: Which tree model the default is (the better one at 100 mini-batches in ``bench/predictors.py``).
+DEFAULT_DYNAMICS_MODELS = ("dynamics_forest", "dynamics_gbt")
+#: The run-config fields the default predictor's metadata records under ``train``.
+_TRAIN_FIELDS = ("steps", "batch_size", "optimizer", "lr", "schedule", "snapshot_every", "resize")
+_DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 
 def default_dynamics_predictor(device: str | None = None) -> Any:
@@ -46,3 +57,60 @@ def rank_runs(store: Any, run_ids: Sequence[str] | None = None, *, predictor: An
     out["score"] = score
     out["rank"] = out["score"].rank(ascending=False, method="min").astype(int)
     return out.sort_values(["rank", "run_id"]).reset_index(drop=True)
+
+
+def _one(values: list[Any], what: str) -> Any:
+    """The single value the runs share, else ValueError listing the distinct ones."""
+    distinct = list(dict.fromkeys(json.dumps(v, sort_keys=True) for v in values))
+    if len(distinct) != 1:
+        raise ValueError(f"the runs differ in {what}: {distinct[:3]}; refit on runs of one "
+                         "configuration")
+    return values[0]
+
+
+def _label_text(label_name: str) -> str:
+    """``"nb201:cifar10/test@200"`` -> ``"NB201 200-epoch CIFAR-10 test acc"``."""
+    space, _, column = label_name.partition(":")
+    dataset, _, rest = column.partition("/")
+    split, _, epochs = rest.partition("@")
+    return (f"{space.upper()} {epochs}-epoch {_DATASET_LABELS.get(dataset, dataset)} "
+            f"{split} acc")
+
+
+def refit_default_predictor(store: Any, path: str | os.PathLike[str], *,
+                            model: str = "dynamics_forest", space: str = "nb201",
+                            dataset: str = "cifar10", step: int = 100,
+                            source: str | None = None) -> Any:
+    """Fit ``model`` on every done ``space``/``dataset`` run of ``store`` at mini-batch ``step``
+    and write it to ``path`` with the metadata the bundled default carries (what it was trained
+    on, step, target, network preset, training config, label). Returns the fitted predictor
+    with that ``metadata_``. ``source`` says where the runs came from (for ``trained_on``).
+    """
+    from workbench.spaces import get_space
+    from workbench.store import RunStore
+
+    if model not in DEFAULT_DYNAMICS_MODELS:
+        raise ValueError(f"unknown default model {model!r}; allowed: "
+                         f"{list(DEFAULT_DYNAMICS_MODELS)}")
+    if not isinstance(store, RunStore):
+        if not Path(store).is_dir():  # RunStore() would create an empty store there
+            raise FileNotFoundError(f"no run store at {store}")
+        store = RunStore(store)
+    data = load_dynamics(store, step=step, space=space, dataset=dataset)
+    configs = [store.get(rid)["config"] for rid in data.runs["run_id"]]
+    train = _one([{k: c["train"][k] for k in _TRAIN_FIELDS if k in c["train"]} for c in configs],
+                 "training config")
+    kwargs = _one([c.get("model", {}) for c in configs], "network size")
+    presets = get_space(space).model_presets
+    preset = next((name for name, kw in presets.items() if kw == kwargs), kwargs)
+    label = _label_text(str(_one(data.runs["label_name"].tolist(), "label")))
+    est = get_predictor(model).fit(data.X, data.y)
+    n = len(data.y)
+    metadata = {
+        "trained_on": f"{n} {space.upper()} {_DATASET_LABELS.get(dataset, dataset)} runs"
+                      + (f" from {source}" if source else ""),
+        "step": int(step), "target": est.target, "model_preset": preset, "train": train,
+        "label": label}
+    save_predictor(est, path, metadata=metadata)
+    est.metadata_ = metadata
+    return est

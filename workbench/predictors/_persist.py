@@ -24,7 +24,7 @@ FORMAT = "workbench-predictor"
 FORMAT_VERSION = 1
 
 
-def _classes() -> dict[str, type]:
+def _classes() -> dict[str, type[Any]]:
     """Registered predictor classes that can be written to and read from files (those with
     ``_export``/``_import``), by class name: the name a file's header records."""
     return {name: cls for name, cls in predictor_classes().items()
@@ -68,8 +68,8 @@ def save_predictor(predictor: Any, path: str | os.PathLike,
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"predictor files end in .npz, got {str(path)!r}")
-    members = {"__header__": np.asarray(text),
-               **{f"a.{k}": np.asarray(v) for k, v in arrays.items()}}
+    members: dict[str, Any] = {"__header__": np.asarray(text),
+                               **{f"a.{k}": np.asarray(v) for k, v in arrays.items()}}
     atomic_write(path, lambda fh: np.savez_compressed(fh, **members))
     return path
 
@@ -123,7 +123,8 @@ def load_predictor(path: str | os.PathLike, device: str | None = None) -> Any:
                              f"this workbench builds version {GRAPH_SCHEMA_VERSION}: refit the "
                              "GCN on graphs from graphs_from_cells")
     classes = _classes()
-    cls = classes.get(header.get("class"))
+    name = header.get("class")
+    cls = classes.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(f"{path} holds a {header.get('class')!r}; known: {sorted(classes)}")
     params = dict(header["params"])

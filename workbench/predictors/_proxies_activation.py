@@ -37,7 +37,8 @@ def _macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
         return inp.numel() * (module.out_channels // module.groups) * math.prod(module.kernel_size)
     if isinstance(module, nn.modules.conv._ConvNd):
         return out.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
-    return out.numel() * module.in_features  # nn.Linear
+    assert isinstance(module, nn.Linear)  # Flops hooks only conv and linear layers
+    return out.numel() * module.in_features
 
 
 @register_proxy("flops")

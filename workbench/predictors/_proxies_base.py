@@ -103,7 +103,8 @@ def _swapped(model: nn.Module, params: Tensors, buffers: Tensors) -> Iterator[No
     saved: list[tuple[dict[str, Any], str, Any]] = []
     try:
         for module in model.modules():
-            for table in (module._parameters, module._buffers):
+            tables: tuple[dict[str, Any], ...] = (module._parameters, module._buffers)
+            for table in tables:
                 for key, tensor in table.items():
                     if tensor is not None and id(tensor) in by_id:
                         saved.append((table, key, tensor))

@@ -33,7 +33,7 @@ from workbench.search._base import (
     list_searches,
     register_search,
 )
-from workbench.search._candidates import CandidatePool, PooledBackend, SpacePool
+from workbench.search._candidates import CandidatePool, PooledBackend, SpacePool, SubsetPool
 from workbench.search._combine import CombinedRanker, normalised_ranks, zscores
 from workbench.search._dynamics_ranker import DynamicsRanker, GraphRanker
 from workbench.search._evaluator import BackendEvaluator
@@ -68,7 +68,7 @@ from workbench.search._nap2 import (
 from workbench.search._pool import PoolBackend
 from workbench.search._random import RandomSearch
 from workbench.search._ray_backend import RayTrainingBackend
-from workbench.search._rounds import DEFAULT_ENCODING, PredictorSH, Rounds, table_features
+from workbench.search._rounds import PredictorSH, Rounds, table_features
 from workbench.search._sh import SuccessiveHalving, keep_count, sh_schedule
 from workbench.search._simulate import (
     CURVE_COLUMNS,
@@ -81,7 +81,6 @@ from workbench.search._training_backend import TrainingBackend
 
 __all__ = [
     "CURVE_COLUMNS",
-    "DEFAULT_ENCODING",
     "SEARCHES",
     "Backend",
     "BackendEvaluator",
@@ -113,6 +112,7 @@ __all__ = [
     "Rounds",
     "Search",
     "SpacePool",
+    "SubsetPool",
     "SuccessiveHalving",
     "TablePool",
     "TabularBackend",

@@ -160,7 +160,7 @@ class FunctionRanker(Ranker):
         if not callable(fn):
             raise ValueError(f"ranker function must be callable, got {fn!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "function")
+        self.name = name or str(getattr(fn, "__name__", "function"))
 
     def __call__(self, cells: Sequence[Any], results: Sequence[Evaluation]) -> np.ndarray:
         return np.array([float(self.fn(c, r)) for c, r in zip(cells, results, strict=True)])
@@ -175,7 +175,7 @@ class BatchRanker(Ranker):
         if not callable(fn):
             raise ValueError(f"batch ranker function must be callable, got {fn!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "batch")
+        self.name = name or str(getattr(fn, "__name__", "batch"))
 
     def __call__(self, cells: Sequence[Any], results: Sequence[Evaluation]) -> np.ndarray:
         return np.asarray(self.fn(list(cells), list(results)), dtype=float).ravel()
@@ -189,7 +189,7 @@ class ProxyRanker(Ranker):
         if not callable(fn):
             raise ValueError(f"proxy must be callable, got {fn!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "proxy")
+        self.name = name or str(getattr(fn, "__name__", "proxy"))
         self._cache: dict[Hashable, float] | None = {} if cache else None
 
     def _one(self, cell: Any) -> float:
@@ -372,7 +372,7 @@ class Search(ABC):
 
     @property
     def finite(self) -> bool:
-        """Whether ``run()`` without a budget ends by itself."""
+        """Whether ``run()`` without a limit (``max_cost``, ...) ends by itself."""
         return True
 
     # -- stepping -----------------------------------------------------------------------------
@@ -397,26 +397,60 @@ class Search(ABC):
         return [(dict(row), res) for row, res in zip(self._rows[start:], self._results[start:],
                                                      strict=True)]
 
-    def run(self, budget: float | None = None, *, max_steps: int | None = None,
-            progress: bool | None = None) -> pd.DataFrame:
-        """Step until done, until the total cost reaches ``budget`` seconds (the last step may
-        overshoot) or after ``max_steps`` steps; returns the history."""
-        check_real("budget", budget, minimum=0, inclusive="neither", allow_none=True)
+    @property
+    def cost_unit(self) -> str:
+        """What ``total_cost`` and ``run(max_cost=...)`` count: the backend's ``cost_unit``
+        ("s", simulated or wall seconds; "mini-batches" for ``charge="steps"``)."""
+        return str(getattr(self.backend, "cost_unit", "s"))
+
+    def run(self, *, max_cost: float | None = None, max_evaluations: int | None = None,
+            max_steps: int | None = None, progress: bool | None = None) -> pd.DataFrame:
+        """Step until done, or until the total cost reaches ``max_cost`` (in ``cost_unit``),
+        ``n_evaluations`` reaches ``max_evaluations`` or after ``max_steps`` steps, whichever
+        comes first (the step crossing a cost or evaluation limit is finished, so it may
+        overshoot); returns the history. ``progress``: a bar (default: for slow backends)."""
+        return self._run(max_cost=max_cost, max_evaluations=max_evaluations,
+                         max_steps=max_steps, progress=progress)
+
+    def _run(self, *, max_cost: float | None, max_evaluations: int | None,
+             max_steps: int | None, progress: bool | None,
+             stop: Callable[[], bool] | None = None) -> pd.DataFrame:
+        """``run`` with one more stopping rule ``stop()`` checked before each step (a
+        subclass's own limit, e.g. LayerNAS's ``max_sweeps``; it counts as a limit)."""
+        unit = self.cost_unit
+        check_real(f"max_cost ({unit})", max_cost, minimum=0, inclusive="neither",
+                   allow_none=True)
+        check_int("max_evaluations", max_evaluations, minimum=1, allow_none=True)
         check_int("max_steps", max_steps, minimum=0, allow_none=True)
-        if budget is None and max_steps is None and not self.finite:
-            raise ValueError(f"{self.label} never finishes by itself: pass budget= (seconds) or "
-                             "max_steps=, or max_evaluations= when creating it")
-        show = self.backend.slow if progress is None else bool(progress)
-        total = float(budget) if budget is not None else max_steps
+        if (max_cost is None and max_evaluations is None and max_steps is None and stop is None
+                and not self.finite):
+            raise ValueError(f"{self.label} never finishes by itself: pass max_cost= ({unit}), "
+                             "max_evaluations= or max_steps= to run(), or max_evaluations= "
+                             "when creating it")
         steps = 0
-        with tqdm(total=total, disable=not show, desc=self.label, leave=False) as bar:
-            while not self.done and (budget is None or self._cost < budget) and (
-                    max_steps is None or steps < max_steps):
-                before = self._cost
+
+        def reached() -> float:
+            """What the bar counts: the first given of cost, evaluations and steps."""
+            if max_cost is not None:
+                return min(self._cost, max_cost)
+            if max_evaluations is not None:
+                return min(self.n_evaluations, max_evaluations)
+            return steps
+
+        total = max_cost if max_cost is not None else (
+            max_evaluations if max_evaluations is not None else max_steps)
+        bar_unit = unit if max_cost is not None else (
+            "eval" if max_evaluations is not None else "step")
+        show = self.backend.slow if progress is None else bool(progress)
+        with tqdm(total=total, disable=not show, desc=self.label, unit=bar_unit,
+                  leave=False) as bar:
+            while not self.done and (max_cost is None or self._cost < max_cost) and (
+                    max_evaluations is None or self.n_evaluations < max_evaluations) and (
+                    max_steps is None or steps < max_steps) and (stop is None or not stop()):
+                before = reached()
                 self._advance()
                 steps += 1
-                bar.update(min(self._cost, budget) - min(before, budget)
-                           if budget is not None else 1)
+                bar.update(reached() - before)
         return self.history
 
     # -- logging and evaluation helpers -----------------------------------------------------------
@@ -475,7 +509,7 @@ class Search(ABC):
 
     @property
     def total_cost(self) -> float:
-        """Seconds charged so far."""
+        """Cost charged so far, in ``cost_unit`` (seconds unless the backend counts otherwise)."""
         return self._cost
 
     @property
@@ -517,7 +551,7 @@ class Search(ABC):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(ranker={self.ranker.name!r}, seed={self.seed!r}, "
                 f"steps={self._steps}, evaluations={len(self._rows)}, "
-                f"cost={self._cost:.0f}s, done={self.done})")
+                f"cost={self._cost:.0f} {self.cost_unit}, done={self.done})")
 
 
 SEARCHES: Registry[Search] = Registry("search")

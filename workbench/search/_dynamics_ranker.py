@@ -124,7 +124,9 @@ class DynamicsRanker(Ranker):
         if want is not None and have != want:
             raise ValueError(f"{_run_name(ev)} uses network preset {have!r}, the predictor was "
                              f"fitted on preset {want!r}")
-        train = meta.get("train") if isinstance(meta.get("train"), Mapping) else {}
+        train = meta.get("train")
+        if not isinstance(train, Mapping):
+            train = {}
         planned = train.get("max_steps", train.get("steps"))
         if planned is not None and recipe.get("max_steps") not in (None, planned) \
                 and not self._warned:

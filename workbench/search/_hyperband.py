@@ -85,7 +85,7 @@ class Hyperband(Search):
         cur = self._index % k if (self.repeats is None or self._index < k * self.repeats) else k
         done_all = self.done
         started = self.current is not None
-        running = "done" if started and self.current.done else "running"
+        running = "done" if self.current is not None and self.current.done else "running"
         out["status"] = ["done" if done_all or i < cur else
                          (running if i == cur and started else "pending") for i in range(k)]
         return out

@@ -52,7 +52,7 @@ import itertools
 import math
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -68,8 +68,11 @@ from workbench.search._base import (
 )
 from workbench.spaces import RngLike, as_rng
 
+#: The options of a layer-wise space: op names (NAS-Bench-201), widths (channel spaces), ...
+Opt = TypeVar("Opt", bound=Hashable)
 Candidate = tuple[Hashable, ...]
-Evaluator = Callable[[Candidate], float]
+#: ``evaluator(candidate) -> score``; plain ``Evaluator`` takes a candidate of any space.
+Evaluator = Callable[[tuple[Opt, ...]], float]
 
 RANGE_RULES = ("paper", "exact")
 _HISTORY_COLUMNS = ["iteration", "sweep", "layer", "parent", "child", "candidate", "cost",
@@ -91,7 +94,7 @@ def _fmt_score(x: float) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-class LayerwiseSpace:
+class LayerwiseSpace(Generic[Opt]):
     """L search layers, each a list of options, and a cost over whole candidates (tuples).
 
     ``default`` (one option value per layer) is where the search starts; by default each
@@ -101,13 +104,13 @@ class LayerwiseSpace:
     per-layer cost changes around the default, exact only for additive costs.
     """
 
-    def __init__(self, layers: Sequence[Sequence[Hashable]], cost_fn: Callable[[Candidate], float],
-                 default: Sequence[Hashable] | None = None, name: str = "layerwise", *,
-                 format_fn: Callable[[Candidate], str] | None = None,
+    def __init__(self, layers: Sequence[Sequence[Opt]], cost_fn: Evaluator[Opt],
+                 default: Sequence[Opt] | None = None, name: str = "layerwise", *,
+                 format_fn: Callable[[tuple[Opt, ...]], str] | None = None,
                  enumerate_limit: int = 200_000) -> None:
         if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or not layers:
             raise ValueError(f"layers must be a non-empty list of option lists, got {layers!r}")
-        opts: list[tuple[Hashable, ...]] = []
+        opts: list[tuple[Opt, ...]] = []
         for i, layer in enumerate(layers, start=1):
             if isinstance(layer, (str, bytes)) or not isinstance(layer, Sequence) or not layer:
                 raise ValueError(f"layer {i} must be a non-empty list of options, got {layer!r}")
@@ -122,16 +125,16 @@ class LayerwiseSpace:
         if not callable(cost_fn):
             raise ValueError(f"cost_fn must be callable, got {cost_fn!r}")
         check_int("enumerate_limit", enumerate_limit, minimum=0)
-        self.layers: tuple[tuple[Hashable, ...], ...] = tuple(opts)
+        self.layers: tuple[tuple[Opt, ...], ...] = tuple(opts)
         self.name = str(name)
         self._cost_fn = cost_fn
         self._format_fn = format_fn
         self._index = [{o: k for k, o in enumerate(layer)} for layer in self.layers]
-        self._costs: dict[Candidate, float] = {}
+        self._costs: dict[tuple[Opt, ...], float] = {}
         self._grid: np.ndarray | None = None
         self.enumerable = self.size <= enumerate_limit
-        self.default: Candidate = (self._most_expensive() if default is None
-                                   else self.check(default, "default"))
+        self.default: tuple[Opt, ...] = (self._most_expensive() if default is None
+                                         else self.check(default, "default"))
 
     # -- basics -----------------------------------------------------------------------------
     @property
@@ -152,7 +155,7 @@ class LayerwiseSpace:
         return (f"LayerwiseSpace({self.name!r}, {sizes} options, "
                 f"default={self.format(self.default)})")
 
-    def check(self, candidate: Sequence[Hashable], what: str = "candidate") -> Candidate:
+    def check(self, candidate: Sequence[Opt], what: str = "candidate") -> tuple[Opt, ...]:
         """``candidate`` as a tuple after checking it has one valid option per layer."""
         if isinstance(candidate, (str, bytes)) and not all(
                 len(layer) and all(isinstance(o, str) and len(o) == 1 for o in layer)
@@ -175,18 +178,18 @@ class LayerwiseSpace:
                                  f"options {list(self.layers[i - 1])}")
         return cand
 
-    def positions(self, candidate: Candidate) -> tuple[int, ...]:
+    def positions(self, candidate: tuple[Opt, ...]) -> tuple[int, ...]:
         """The option index of each layer's option in ``candidate``."""
         return tuple(self._index[i][o] for i, o in enumerate(candidate))
 
-    def replace(self, candidate: Candidate, layer: int, option: Hashable) -> Candidate:
+    def replace(self, candidate: tuple[Opt, ...], layer: int, option: Opt) -> tuple[Opt, ...]:
         """``candidate`` with layer ``layer`` (1-based) set to ``option``."""
         return (*candidate[:layer - 1], option, *candidate[layer:])
 
-    def cost(self, candidate: Sequence[Hashable]) -> float:
+    def cost(self, candidate: Sequence[Opt]) -> float:
         """Cost of ``candidate`` from ``cost_fn`` (cached per space)."""
-        try:
-            return self._costs[candidate]  # type: ignore[index]
+        try:  # fast path: a cached tuple; lists and other unhashables raise TypeError
+            return self._costs[candidate]  # type: ignore[index]  # keys are tuples
         except (KeyError, TypeError):
             cand = self.check(candidate)
         if cand not in self._costs:
@@ -196,15 +199,15 @@ class LayerwiseSpace:
             self._costs[cand] = value
         return self._costs[cand]
 
-    def format(self, candidate: Candidate) -> str:
+    def format(self, candidate: tuple[Opt, ...]) -> str:
         """Short label: ``format_fn`` if given, else the options joined ('CAD', '64-32-8')."""
         if self._format_fn is not None:
             return str(self._format_fn(candidate))
         if all(isinstance(o, str) and len(o) == 1 for o in candidate):
-            return "".join(candidate)  # type: ignore[arg-type]
+            return "".join(cast(tuple[str, ...], candidate))
         return "-".join(str(o) for o in candidate)
 
-    def candidates(self) -> Iterator[Candidate]:
+    def candidates(self) -> Iterator[tuple[Opt, ...]]:
         """Every candidate, in lexicographic order of option positions."""
         return itertools.product(*self.layers)
 
@@ -228,7 +231,7 @@ class LayerwiseSpace:
         return all(float(self.cost(self.replace(self.default, i + 1, o))).is_integer()
                    for i, layer in enumerate(self.layers) for o in layer)
 
-    def _most_expensive(self) -> Candidate:
+    def _most_expensive(self) -> tuple[Opt, ...]:
         """Coordinate ascent from the last options: each layer's costliest option, stable."""
         cand = tuple(layer[-1] for layer in self.layers)
         for _ in range(self.n_layers + 1):
@@ -262,7 +265,7 @@ class LayerwiseSpace:
         grid = self.cost_grid()
         inside = (grid >= lo) & (grid <= hi)
         L = self.n_layers
-        return [inside.any(axis=tuple(range(i, L))) if i < L else inside
+        return [np.asarray(inside.any(axis=tuple(range(i, L)))) if i < L else inside
                 for i in range(1, L + 1)]
 
     def layer_ranges(self, target: tuple[float, float], rule: str = "paper"
@@ -318,10 +321,10 @@ class LayerwiseSpace:
         return out
 
 
-def _check_target(target: object) -> tuple[float, float]:
+def _check_target(target: Any) -> tuple[float, float]:
     """``target`` as ``(lo, hi)`` floats with lo <= hi, else ``ValueError`` naming it."""
     try:
-        lo, hi = target  # type: ignore[misc]
+        lo, hi = target
         lo, hi = float(lo), float(hi)
     except (TypeError, ValueError):
         raise ValueError(f"target must be a pair (lo, hi) of numbers, got {target!r}") from None
@@ -397,7 +400,8 @@ class LayerNAS(Search):
         for name, v in (("buckets_per_layer", buckets_per_layer), ("capacity_H", capacity_H),
                         ("candidates_per_iter", candidates_per_iter)):
             check_int(name, v, minimum=1)
-        if not (isinstance(seed, np.random.Generator) or (is_int(seed) and seed >= 0)):
+        if not (isinstance(seed, np.random.Generator)
+                or (seed is not None and is_int(seed) and seed >= 0)):
             raise ValueError(f"seed must be an int >= 0 or a numpy Generator, got {seed!r}")
         runner, space, to_cell, self.problem = _layerwise_setup(
             backend, evaluator, problem, cost, eval_seconds, truth)
@@ -619,26 +623,15 @@ class LayerNAS(Search):
         answer = self._answer()
         self._incumbents.append(-1 if answer is None else answer.row)
 
-    def run(self, budget: float | None = None, *, max_steps: int | None = None,
-            max_evaluations: int | None = None, max_sweeps: int | None = None,
+    def run(self, *, max_cost: float | None = None, max_evaluations: int | None = None,
+            max_steps: int | None = None, max_sweeps: int | None = None,
             progress: bool | None = None) -> pd.DataFrame:
-        """Step until done, the cost ``budget`` (seconds), ``max_steps`` iterations,
-        ``max_evaluations`` evaluations or the end of sweep ``max_sweeps``; returns the history."""
-        for name, v in (("max_evaluations", max_evaluations), ("max_sweeps", max_sweeps)):
-            check_int(name, v, minimum=1, allow_none=True)
-        if max_evaluations is None and max_sweeps is None:
-            return super().run(budget, max_steps=max_steps, progress=progress)
-        steps = 0
-        while not self.done and (max_steps is None or steps < max_steps):
-            if budget is not None and self._cost >= budget:
-                break
-            if max_evaluations is not None and self.n_evaluations >= max_evaluations:
-                break
-            if max_sweeps is not None and self._starts_sweep_after(max_sweeps):
-                break
-            super().run(budget, max_steps=1, progress=progress)
-            steps += 1
-        return self.history
+        """``Search.run`` (until done, ``max_cost``, ``max_evaluations`` trained candidates or
+        ``max_steps`` iterations) that can also stop at the end of sweep ``max_sweeps``."""
+        check_int("max_sweeps", max_sweeps, minimum=1, allow_none=True)
+        stop = None if max_sweeps is None else (lambda: self._starts_sweep_after(max_sweeps))
+        return self._run(max_cost=max_cost, max_evaluations=max_evaluations,
+                         max_steps=max_steps, progress=progress, stop=stop)
 
     def _starts_sweep_after(self, max_sweeps: int) -> bool:
         """Whether the next step would begin a sweep numbered above ``max_sweeps``."""
@@ -752,13 +745,13 @@ class LayerNAS(Search):
         return (f"LayerNAS({self.space.name!r}, target={self.target}, "
                 f"B={self.buckets_per_layer}, H={self.capacity_H}, "
                 f"k={self.candidates_per_iter}, seed={self.seed!r}, {state}, "
-                f"{self.n_evaluations} evaluated, cost={self._cost:.0f}s)")
+                f"{self.n_evaluations} evaluated, cost={self._cost:.0f} {self.cost_unit})")
 
 
 def _layerwise_setup(backend: Any, evaluator: Evaluator | None,
                      problem: LayerwiseProblem | None, cost: str,
                      eval_seconds: Callable[[Candidate], float] | None, truth: Evaluator | None
-                     ) -> tuple[Backend, LayerwiseSpace, Callable[[Candidate], Any] | None,
+                     ) -> tuple[Backend, LayerwiseSpace, Callable[[tuple[Any, ...]], Any] | None,
                                 LayerwiseProblem | None]:
     """(backend that evaluates, layer-wise space, candidate -> cell or None, the problem) for
     the ways :class:`LayerNAS` can be given what to search."""
@@ -897,7 +890,7 @@ class ProblemBackend(Backend):
 
 
 @dataclass(frozen=True)
-class LayerwiseProblem:
+class LayerwiseProblem(Generic[Opt]):
     """A space with its evaluator, and what a LayerNAS run on it needs or may report.
 
     ``settings``: suggested LayerNAS arguments (applied by :meth:`search`); ``eval_seconds``:
@@ -905,12 +898,12 @@ class LayerwiseProblem:
     accuracy).
     """
 
-    space: LayerwiseSpace
-    evaluator: Evaluator
+    space: LayerwiseSpace[Opt]
+    evaluator: Evaluator[Opt]
     target: tuple[float, float] | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
-    eval_seconds: Callable[[Candidate], float] | None = None
-    truth: Evaluator | None = None
+    eval_seconds: Evaluator[Opt] | None = None
+    truth: Evaluator[Opt] | None = None
     description: str = ""
 
     def search(self, target: tuple[float, float] | None = None, **overrides: Any) -> LayerNAS:
@@ -926,8 +919,8 @@ class LayerwiseProblem:
         return brute_force(self.space, self.evaluator, target)
 
 
-def brute_force(space: LayerwiseSpace, evaluator: Evaluator, target: tuple[float, float]
-                ) -> pd.DataFrame:
+def brute_force(space: LayerwiseSpace[Opt], evaluator: Evaluator[Opt],
+                target: tuple[float, float]) -> pd.DataFrame:
     """Every candidate whose cost lies within ``target``, evaluated, best first (higher score,
     then lower cost): the exact constrained optimum LayerNAS is measured against."""
     lo, hi = _check_target(target)
@@ -962,11 +955,11 @@ def independence_violations(space: LayerwiseSpace, evaluator: Evaluator,
     """
     if (isinstance(targets, Sequence) and len(targets) == 2
             and all(isinstance(t, (int, float, np.number)) for t in targets)):
-        targets = [targets]  # type: ignore[list-item]
+        targets = [cast(tuple[float, float], targets)]  # one (lo, hi) pair
     if not isinstance(seeds, Sequence) or not seeds:
         raise ValueError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
     rows = []
-    for target in targets:  # type: ignore[union-attr]
+    for target in targets:
         lo, hi = _check_target(target)
         brute = brute_force(space, evaluator, (lo, hi))
         opt = brute.iloc[0]
@@ -998,8 +991,8 @@ def independence_violations(space: LayerwiseSpace, evaluator: Evaluator,
                                   if found.name else pd.NA),
                    "violated": found.candidate != opt["candidate"], "broken_at": broken,
                    "reason": reason}
-            if truths is not None:
-                t = float(truth(found.candidate)) if found.name else math.nan  # type: ignore[misc]
+            if truth is not None and truths is not None:  # both or neither
+                t = float(truth(found.candidate)) if found.name else math.nan
                 row["found_truth"] = t
                 row["truth_top_pct"] = (100.0 * float((truths > t).sum() + 1) / len(truths)
                                         if found.name else math.nan)

@@ -11,7 +11,7 @@ from typing import Any
 from torch import nn
 
 from workbench.data import num_classes
-from workbench.search._layernas import Candidate, LayerwiseProblem, LayerwiseSpace
+from workbench.search._layernas import LayerwiseProblem, LayerwiseSpace
 from workbench.spaces import ChannelSpace
 
 # --------------------------------------------------------------------------------------------
@@ -35,12 +35,12 @@ PAPER_ACCURACIES: dict[str, float] = dict(PAPER_TRACE)
 PAPER_SEED = 18
 
 
-def paper_cost(candidate: Candidate) -> float:
+def paper_cost(candidate: tuple[str, ...]) -> float:
     """Cost of an example candidate: the sum of its options' M MAdds (A=1 .. D=4)."""
     return float(sum(PAPER_COSTS[o] for o in candidate))
 
 
-def paper_oracle(candidate: Candidate) -> float:
+def paper_oracle(candidate: tuple[str, ...]) -> float:
     """The example's accuracy: the paper's value when listed, else ``0.05 + 0.01 x cost``.
 
     The rule for unlisted cells keeps them below every listed accuracy (the lowest is 0.27),
@@ -52,7 +52,7 @@ def paper_oracle(candidate: Candidate) -> float:
     return round(0.05 + 0.01 * paper_cost(candidate), 2)
 
 
-def paper_example() -> LayerwiseProblem:
+def paper_example() -> LayerwiseProblem[str]:
     """The paper's example: 3 layers of A/B/C/D (1..4 M MAdds), target 8-9 M, 4 buckets per
     layer, H = 2, 2 trainings per iteration, scored by :func:`paper_oracle`.
 
@@ -93,7 +93,7 @@ def _ops_of(cell: str) -> tuple[str, ...]:
 
 
 def nb201_space(benchmark: Any = None, dataset: str = "cifar10", cost: str = "params"
-                ) -> LayerwiseSpace:
+                ) -> LayerwiseSpace[str]:
     """NAS-Bench-201 as a :class:`LayerwiseSpace`: 6 search layers (the cell's edges, in
     cell-string order) of 5 ops, labelled by op codes ('33S1PN').
 
@@ -115,7 +115,7 @@ def nb201_space(benchmark: Any = None, dataset: str = "cifar10", cost: str = "pa
 
 
 @functools.lru_cache(maxsize=8)
-def _nb201_space(bench: Any, dataset: str, cost: str) -> LayerwiseSpace:
+def _nb201_space(bench: Any, dataset: str, cost: str) -> LayerwiseSpace[str]:
     from workbench.benchmarks import NB201_DATASETS, nb201_macs
     from workbench.spaces import NB201_OPS
 
@@ -123,11 +123,11 @@ def _nb201_space(bench: Any, dataset: str, cost: str) -> LayerwiseSpace:
         table = bench.table()
         ops = [_ops_of(c) for c in table["cell"]]
         costs = dict(zip(ops, table["params"].to_numpy(dtype=float) / 1e6, strict=True))
-        cost_fn: Callable[[Candidate], float] = costs.__getitem__
+        cost_fn: Callable[[tuple[str, ...]], float] = costs.__getitem__
     else:
         res, classes = NB201_DATASETS[dataset][1], num_classes(dataset)
 
-        def cost_fn(c: Candidate) -> float:
+        def cost_fn(c: tuple[str, ...]) -> float:
             return nb201_macs(c, resolution=res, num_classes=classes) / 1e6
 
     return LayerwiseSpace([NB201_OPS] * 6, cost_fn, name=f"nb201-{cost}",
@@ -135,7 +135,7 @@ def _nb201_space(bench: Any, dataset: str, cost: str) -> LayerwiseSpace:
 
 
 def nb201_topology(benchmark: Any = None, dataset: str = "cifar10", cost: str = "params",
-                   epochs: int = 12) -> LayerwiseProblem:
+                   epochs: int = 12) -> LayerwiseProblem[str]:
     """NAS-Bench-201 as a layer-wise problem: :func:`nb201_space` scored from the table.
 
     Score: the table's accuracy (%) of ``dataset`` after ``epochs`` (validation where
@@ -154,7 +154,7 @@ def nb201_topology(benchmark: Any = None, dataset: str = "cifar10", cost: str = 
     acc = dict(zip(ops, table[fid.label].to_numpy(dtype=float), strict=True))
     final = dict(zip(ops, table[bench.final[dataset].label].to_numpy(dtype=float), strict=True))
 
-    def seconds(c: Candidate) -> float:
+    def seconds(c: tuple[str, ...]) -> float:
         return float(bench.cost(NB201Cell(c), dataset=dataset, epochs=epochs))
 
     unit = "M params" if cost == "params" else "M MACs"
@@ -169,7 +169,7 @@ def nb201_topology(benchmark: Any = None, dataset: str = "cifar10", cost: str = 
 # --------------------------------------------------------------------------------------------
 
 
-class LayerwiseChannelSpace(LayerwiseSpace):
+class LayerwiseChannelSpace(LayerwiseSpace[int]):
     """:class:`workbench.spaces.ChannelSpace` as a layer-wise space: one search layer per conv
     layer, its options the widths, cost ``"params"`` (exact parameter count) or ``"madds"``
     (multiply-adds), both computed analytically by the network space (``self.network``).
@@ -203,11 +203,11 @@ class LayerwiseChannelSpace(LayerwiseSpace):
 
     def build(self, candidate: Sequence[int]) -> nn.Module:
         """A freshly initialised network for ``candidate`` (one width per layer)."""
-        return self.network.build(self.check(candidate))  # type: ignore[arg-type]
+        return self.network.build(self.check(candidate))
 
     def train_evaluator(self, steps: int = 200, *, dataset: str = "cifar10",
                         source: str | None = None, val_size: int = 1000, batch_size: int = 64,
-                        seed: int = 0, device: str = "auto") -> Callable[[Candidate], float]:
+                        seed: int = 0, device: str = "auto") -> Callable[[tuple[int, ...]], float]:
         """An evaluator that trains each candidate for ``steps`` mini-batches (with
         :func:`workbench.training.build_trainer`, the network built under ``seeded(seed)``) and
         returns its validation accuracy (%; 0 when the run diverged).
@@ -225,7 +225,7 @@ class LayerwiseChannelSpace(LayerwiseSpace):
                              snapshot_every=None)
         data = {"val_size": val_size, "split_seed": seed, "source": source}
 
-        def evaluate(candidate: Candidate) -> float:
+        def evaluate(candidate: tuple[int, ...]) -> float:
             result = build_trainer(self, candidate, config, dataset=dataset, data=data).run()
             return float(result.metrics.get("val_acc", 0.0)) if result.status == "done" else 0.0
 

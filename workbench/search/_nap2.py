@@ -61,7 +61,7 @@ def rung_correlations(history: pd.DataFrame) -> pd.DataFrame:
         key = key if isinstance(key, tuple) else (key,)
         ok = np.isfinite(g["final"].to_numpy(float))
         n = int(ok.sum())
-        row = dict(zip(keys, (int(k) for k in key), strict=True))
+        row: dict[str, float] = dict(zip(keys, (int(k) for k in key), strict=True))
         row.update({"budget": float(g["budget"].iloc[0]), "n": n,
                     "tau_ranker": kendall_tau(g["ranker_score"][ok], g["final"][ok])
                     if n >= 3 else math.nan,
@@ -223,12 +223,12 @@ def nap2_methods(offline: OfflinePhase | None, *, n: int = 27, eta: float = 3,
 
 def run_online(backend: Any, pool: Sequence[Any], methods: Mapping[str, tuple[str, Any]],
                seed: int, *, exclude: Sequence[Any] = (), finals: Mapping[str, float],
-               budget: float, reference: float | None = None,
+               at_cost: float, reference: float | None = None,
                progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Search]]:
     """Run every method once with ``seed`` on ``backend`` (its pool view: ``pool`` for pool
     methods, everything but ``exclude`` for table ones). Returns the tidy curves, one summary
-    row per method (regret at ``budget``, top-3/top-5 precision in the pool, cost) and the
-    searches themselves."""
+    row per method (regret at total cost ``at_cost``, top-3/top-5 precision in the pool,
+    cost) and the searches themselves."""
     views = {"pool": PoolBackend(backend, pool),
              "table": PoolBackend(backend, None, exclude=exclude)}
     ref = backend.best_final() if reference is None else reference
@@ -243,7 +243,7 @@ def run_online(backend: Any, pool: Sequence[Any], methods: Mapping[str, tuple[st
         h = search.history
         row = {"method": name, "seed": seed, "evaluations": len(h),
                "cost": float(h["cum_cost"].iloc[-1]) if len(h) else 0.0,
-               "regret": regret_at(curve, budget),
+               "regret": regret_at(curve, at_cost),
                "final_regret": float(curve["regret"].iloc[-1]) if len(curve) else math.nan,
                "new_minibatches": getattr(backend, "trained_steps", 0) - before,
                "seconds": time.perf_counter() - t0}

@@ -24,9 +24,6 @@ from workbench.search._base import (
 from workbench.search._sh import SuccessiveHalving, sh_schedule
 from workbench.spaces import RngLike
 
-#: The encoding ``table_features`` uses per space unless told otherwise.
-DEFAULT_ENCODING = {"nb201": "onehot", "nb101": "adjacency"}
-
 SearchMaker = Callable[[Backend, np.random.Generator], Search]
 FeaturesLike = tuple[Sequence[str], Any] | Callable[[Any], Any] | None
 
@@ -34,9 +31,9 @@ FeaturesLike = tuple[Sequence[str], Any] | Callable[[Any], Any] | None
 @register_search("rounds")
 class Rounds(Search):
     """Repeat a finite search made by ``make(backend, rng)`` (fresh cells each round, drawn
-    from this search's generator) until the cost budget or ``max_rounds``; one ``step()`` = one
-    step of the current round. The history adds a ``round`` column; ``label`` names it in
-    figures and progress bars."""
+    from this search's generator) until ``run(max_cost=...)`` or ``max_rounds``; one
+    ``step()`` = one step of the current round. The history adds a ``round`` column;
+    ``label`` names it in figures and progress bars."""
 
     name: ClassVar[str] = "rounds"
     extra_columns: ClassVar[tuple[str, ...]] = ("round",)
@@ -84,11 +81,11 @@ class Rounds(Search):
 def table_features(backend: Backend, encoding: str | None = None
                    ) -> tuple[list[str], np.ndarray]:
     """Cell ids of a tabular backend's benchmark table and the matrix of their ``encoding``
-    (one row each; default per space: ``DEFAULT_ENCODING``, else the space's first)."""
+    (one row each; default: the space's ``default_encoding``)."""
     ids, cells = _table_cells(backend)
     space = backend.space
     if encoding is None:
-        encoding = DEFAULT_ENCODING.get(space.name, space.encodings[0])
+        encoding = space.default_encoding
     if encoding not in space.encodings:
         raise ValueError(f"encoding {encoding!r} is not one of the {space.name} encodings "
                          f"{list(space.encodings)}")
@@ -116,7 +113,8 @@ class PredictorSH(Rounds):
 
     ``features``: the candidate pool and its feature matrix, ``(cell ids, matrix)`` with one row
     per id (ids as ``backend.cell_id`` gives them); or ``fn(cell) -> vector`` over the backend's
-    table cells; default the space's ``encoding`` of every table cell (``table_features``).
+    table cells; default the space's ``default_encoding`` of every table cell
+    (``table_features``).
     ``regressor``: a scikit-learn regressor, cloned at each fit with ``random_state`` drawn
     from this search's generator (default: a 20-tree random forest). Predictions are not
     charged, like every ranker here.

@@ -38,11 +38,13 @@ def search_curve(search: Search, method: str | None = None, reference: float | N
 
 
 def simulate(method_factory: SearchFactory | Mapping[str, SearchFactory], backend: Backend,
-             seeds: Iterable[int], budget: float | None = None, *, progress: bool = True,
-             ) -> pd.DataFrame:
+             seeds: Iterable[int], *, max_cost: float | None = None,
+             max_evaluations: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Run ``method_factory(backend, seed=seed)`` for every seed (and every method of a
-    ``{name: factory}`` mapping) until done or ``budget`` seconds; tidy curves, one row per
-    evaluation (see ``search_curve``; the step crossing the budget is kept)."""
+    ``{name: factory}`` mapping) as ``search.run(max_cost=..., max_evaluations=...)`` does:
+    until done, ``max_cost`` (the backend's ``cost_unit``) or ``max_evaluations``; tidy
+    curves, one row per history row (see ``search_curve``; the step crossing a limit is
+    kept)."""
     factories = (dict(method_factory) if isinstance(method_factory, Mapping)
                  else {None: method_factory})
     seeds = list(seeds)
@@ -56,7 +58,8 @@ def simulate(method_factory: SearchFactory | Mapping[str, SearchFactory], backen
         for name, factory in factories.items():
             for seed in seeds:
                 search = factory(backend, seed=seed)
-                search.run(budget, progress=False)
+                search.run(max_cost=max_cost, max_evaluations=max_evaluations,
+                           progress=False)
                 parts.append(search_curve(search, name, ref))
                 bar.update(1)
     return pd.concat(parts, ignore_index=True)

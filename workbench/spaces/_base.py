@@ -11,7 +11,7 @@ from torch import nn
 
 from workbench._registry import Registry
 
-RngLike = np.random.Generator | int | None
+RngLike = np.random.Generator | int | np.integer | None
 
 
 def as_rng(rng: RngLike) -> np.random.Generator:
@@ -33,6 +33,7 @@ class SearchSpace(ABC):
     """
 
     name: str
+    #: The names ``encode`` accepts, the default first (see ``default_encoding``).
     encodings: tuple[str, ...]
     #: Named ``build`` keyword arguments: "paper" (the published network), "small", "tiny".
     model_presets: ClassVar[dict[str, dict[str, Any]]]
@@ -74,6 +75,12 @@ class SearchSpace(ABC):
         """(int adjacency ``[n, n]``, ``n`` node labels from ``graph_ops``) of ``cell``, nodes
         in topological order from ``input`` to ``output``; ``prune`` drops nodes on no
         input-output path (the graph graph predictors read)."""
+
+    @property
+    def default_encoding(self) -> str:
+        """The encoding a predictor's features use unless told otherwise (``table_features``,
+        ``PredictorSH``): the first of ``encodings``, so each space states its own."""
+        return self.encodings[0]
 
     def model_kwargs(self, preset: str | dict[str, Any]) -> dict[str, Any]:
         """``build`` keyword arguments: a copy of preset ``preset`` or of an explicit dict."""

@@ -7,17 +7,11 @@ layer (``workbench.search.channel_space``), one width per conv layer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import numpy as np
 from torch import nn
 
-
-def _pos_int(name: str, value: Any) -> int:
-    """``value`` as an int after checking it is an int >= 1 (booleans rejected)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
+from workbench._checks import check_int
 
 
 class ChannelSpace:
@@ -37,21 +31,21 @@ class ChannelSpace:
                  strides: Sequence[int] | None = None) -> None:
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
             raise ValueError(f"widths must be a non-empty list of ints, got {widths!r}")
-        widths = tuple(_pos_int("each width", w) for w in widths)
+        widths = tuple(check_int("each width", w, minimum=1) for w in widths)
         if len(set(widths)) != len(widths):
             raise ValueError(f"widths must not repeat a value, got {widths!r}")
         self.widths = widths
-        self.n_layers = _pos_int("n_layers", n_layers)
-        self.in_channels = _pos_int("in_channels", in_channels)
-        self.num_classes = _pos_int("num_classes", num_classes)
-        self.resolution = _pos_int("resolution", resolution)
+        self.n_layers = check_int("n_layers", n_layers, minimum=1)
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.num_classes = check_int("num_classes", num_classes, minimum=1)
+        self.resolution = check_int("resolution", resolution, minimum=1)
         if strides is None:
             strides = tuple(2 if i % 2 else 1 for i in range(self.n_layers))
         if isinstance(strides, (str, bytes)) or not isinstance(strides, Sequence) or len(
                 strides) != self.n_layers:
             raise ValueError(f"strides must be a list of n_layers={self.n_layers} ints, "
                              f"got {strides!r}")
-        self.strides = tuple(_pos_int("each stride", s) for s in strides)
+        self.strides = tuple(check_int("each stride", s, minimum=1) for s in strides)
 
     def __repr__(self) -> str:
         return (f"ChannelSpace(widths={list(self.widths)}, n_layers={self.n_layers}, "

@@ -44,7 +44,8 @@ class FeatureSet:
         arr, shapes = self.arrays[name], self.shapes[name]
         mask = np.zeros(arr.shape, dtype=bool)
         for i, shp in enumerate(shapes):
-            mask[(i, *(slice(0, int(n)) for n in shp))] = True
+            idx: tuple[int | slice, ...] = (i, *(slice(0, int(n)) for n in shp))
+            mask[idx] = True
         return mask
 
 
@@ -85,6 +86,7 @@ def stack_features(
         )
         for i, arrays in enumerate(per_run):
             arr = arrays[name]
-            out[(i, *(slice(0, n) for n in arr.shape))] = arr
+            idx: tuple[int | slice, ...] = (i, *(slice(0, n) for n in arr.shape))
+            out[idx] = arr
         stacked[name], shapes[name] = out, shp
     return FeatureSet(arrays=stacked, shapes=shapes, runs=runs)

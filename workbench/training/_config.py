@@ -80,6 +80,7 @@ class TrainConfig:
         """The budget in mini-batches, given the loader's batches per epoch."""
         if self.steps is not None:
             return self.steps
+        assert self.epochs is not None  # __post_init__: exactly one of steps and epochs
         return max(1, round(float(self.epochs) * batches_per_epoch))
 
     def to_dict(self) -> dict[str, Any]:

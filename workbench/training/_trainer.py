@@ -114,7 +114,8 @@ class Trainer:
         cl = bool(config.channels_last and self.device.type in ("cuda", "cpu"))
         self.model = model.to(self.device)
         if cl:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format at run time; torch's typed overloads leave it out.
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.loader = DeviceLoader(train, config.batch_size, device=self.device, seed=config.seed,
                                    augment=config.augment, resize=config.resize,
                                    channels_last=cl)

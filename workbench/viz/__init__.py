@@ -60,7 +60,7 @@ from workbench.viz._search import (
 from workbench.viz._tabular import plot_signal_scatter, signal_correlations, signal_data
 from workbench.viz._theme import PAPER_TEMPLATE, apply_theme
 from workbench.viz._training import (
-    CURVE_COLUMNS,
+    LEARNING_CURVE_COLUMNS,
     curves_data,
     feature_evolution_data,
     feature_lines_data,
@@ -74,8 +74,8 @@ from workbench.viz._training import (
 )
 
 __all__ = [
-    "CURVE_COLUMNS",
     "FIGURES",
+    "LEARNING_CURVE_COLUMNS",
     "PAPER_TEMPLATE",
     "STATUS_COLORS",
     "FigureRecipe",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from workbench._checks import is_int
 from workbench.features import FEATURE_SOURCES
 from workbench.store import FeatureSet, RunStore
 from workbench.viz._theme import apply_theme
@@ -47,6 +48,7 @@ def _positions(features: FeatureSet, snapshot: int | None, step: int | None) -> 
             ok = np.flatnonzero(steps[i, :n] <= step)
             out[i] = ok[-1] if ok.size else -1
         else:
+            assert snapshot is not None  # the caller passes one of snapshot and step
             pos = snapshot + n if snapshot < 0 else snapshot
             out[i] = pos if 0 <= pos < n else -1
     return out
@@ -58,7 +60,7 @@ def feature_matrix(features: FeatureSet, snapshot: int = -1, *, step: int | None
     snapshot, flattened (padded layers are 0, as in NAP2), and the runs' rows with the snapshot
     used. ``snapshot`` is a position (negative: from each run's end); ``step`` instead picks each
     run's last snapshot at or before that mini-batch. Runs without it are left out."""
-    if step is None and (isinstance(snapshot, bool) or not isinstance(snapshot, (int, np.integer))):
+    if step is None and not is_int(snapshot):
         raise ValueError(f"snapshot must be an int position, got {snapshot!r}")
     bad = [s for s in sources if s not in FEATURE_SOURCES]
     if bad or not sources:

@@ -35,7 +35,7 @@ _NO_STATIC = ("static export to {fmt} needs kaleido>=1 and a Chrome/Chromium: {w
 
 
 def _executable(path: str | None) -> bool:
-    return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)  # type: ignore[arg-type]
+    return path is not None and path != "" and os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def find_chrome() -> str | None:
@@ -48,9 +48,9 @@ def find_chrome() -> str | None:
         if _executable(path):
             return path
     for name in _CHROME_NAMES:
-        path = shutil.which(name)
-        if _executable(path):
-            return path
+        found = shutil.which(name)
+        if _executable(found):
+            return found
     if importlib.util.find_spec("choreographer") is not None:
         try:
             from choreographer.browsers.chromium import Chromium

@@ -42,7 +42,7 @@ def _results(results: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, A
 
 
 def _sections(results: Mapping[str, Any] | str | os.PathLike[str]
-              ) -> list[tuple[str, dict[str, Any]]]:
+              ) -> list[tuple[str, Mapping[str, Any]]]:
     """(space, section) for every space that has aggregated methods yet."""
     return [(str(s), sec) for s, sec in _results(results)["spaces"].items()
             if isinstance(sec, Mapping) and sec.get("methods")]

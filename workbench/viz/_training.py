@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from workbench._checks import is_int
 from workbench.features import FEATURE_NAMES, FEATURE_SOURCES, Snapshots
 from workbench.store import RunStore
 from workbench.viz._theme import apply_theme
@@ -19,7 +20,7 @@ from workbench.viz._theme import apply_theme
 if TYPE_CHECKING:
     from workbench.training import TrainResult
 
-CURVE_COLUMNS = ["run_id", "name", "step", "metric", "value"]
+LEARNING_CURVE_COLUMNS = ["run_id", "name", "step", "metric", "value"]
 
 
 def curves_data(store: RunStore, run_ids: Sequence[str]) -> pd.DataFrame:
@@ -39,7 +40,7 @@ def curves_data(store: RunStore, run_ids: Sequence[str]) -> pd.DataFrame:
                                                 "step": arr["step"], "metric": m,
                                                 "value": arr[m]}))
     return (pd.concat(frames, ignore_index=True) if frames
-            else pd.DataFrame(columns=CURVE_COLUMNS))
+            else pd.DataFrame(columns=LEARNING_CURVE_COLUMNS))
 
 
 def result_curves_data(result: TrainResult, name: str = "run", run_id: str = "") -> pd.DataFrame:
@@ -54,7 +55,7 @@ def result_curves_data(result: TrainResult, name: str = "run", run_id: str = "")
                                             "step": frame["step"].to_numpy(), "metric": m,
                                             "value": frame[m].to_numpy(float)}))
     return (pd.concat(frames, ignore_index=True) if frames
-            else pd.DataFrame(columns=CURVE_COLUMNS))
+            else pd.DataFrame(columns=LEARNING_CURVE_COLUMNS))
 
 
 def plot_learning_curves(data: pd.DataFrame, metric: str = "train_loss",
@@ -123,8 +124,7 @@ def _check_layers(snapshots: Snapshots, layers: Sequence[int] | int | None) -> l
     if layers is None:
         return list(range(n))
     chosen = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
-    bad = [i for i in chosen if isinstance(i, bool) or not isinstance(i, (int, np.integer))
-           or not 0 <= i < n]
+    bad = [i for i in chosen if not is_int(i) or not 0 <= i < n]
     if bad or not chosen:
         raise ValueError(f"layers must be positions in 0..{n - 1}, got {layers!r}")
     return [int(i) for i in chosen]
@@ -189,8 +189,7 @@ def snapshot_values_data(snapshots: Snapshots, snapshot: int = -1, *, layer: int
     """Data step: the values at one snapshot (position, negative from the end), weights and
     gradients side by side: every statistic of ``layer``, or ``feature`` of every layer."""
     n_snap = len(snapshots)
-    if isinstance(snapshot, bool) or not isinstance(snapshot, (int, np.integer)) or not (
-            -n_snap <= snapshot < n_snap):
+    if not is_int(snapshot) or not -n_snap <= snapshot < n_snap:
         raise ValueError(f"snapshot must be a position in {-n_snap}..{n_snap - 1}, "
                          f"got {snapshot!r}")
     if layer is not None:

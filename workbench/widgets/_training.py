@@ -14,7 +14,7 @@ from workbench.features import FEATURE_NAMES, FEATURE_SOURCES
 from workbench.spaces import get_space
 from workbench.training import Trainer, TrainResult
 from workbench.viz import (
-    CURVE_COLUMNS,
+    LEARNING_CURVE_COLUMNS,
     feature_evolution_data,
     plot_feature_heatmap,
     plot_run_curves,
@@ -54,8 +54,9 @@ class TrainingPanel(WidgetView):
         w = ipywidgets()
         if not isinstance(cell, (str, int, np.integer)):
             cell = get_space(space).format(cell)
-        self.options = {"resize": resize, "batch_size": batch_size, "val_size": val_size,
-                        "train_size": train_size, "seed": seed, "device": device}
+        self.options: dict[str, Any] = {  # make_trainer's keywords
+            "resize": resize, "batch_size": batch_size, "val_size": val_size,
+            "train_size": train_size, "seed": seed, "device": device}
         self.background = bool(background)
         self.redraw_seconds = float(redraw_seconds)
         self._rng = np.random.default_rng(seed)
@@ -115,7 +116,7 @@ class TrainingPanel(WidgetView):
     def data(self) -> pd.DataFrame:
         """The current run's curves (run_id, name, step, metric, value); empty before training."""
         if self.trainer is None:
-            return pd.DataFrame(columns=CURVE_COLUMNS)
+            return pd.DataFrame(columns=LEARNING_CURVE_COLUMNS)
         return result_curves_data(self.trainer.result(), name=self._name())
 
     @property

@@ -1,4 +1,9 @@
-"""How many classes each dataset of the workbench's benchmarks has (one table for every layer)."""
+"""How many classes each dataset of the workbench's benchmarks has, in one table for every layer.
+
+A base module so that ``benchmarks`` (cost models, below ``data``) and ``data``, ``training``
+and ``search`` read the same counts; public as ``workbench.data.CLASS_COUNTS`` and
+``workbench.data.num_classes``.
+"""
 
 from __future__ import annotations
 
