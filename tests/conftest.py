@@ -21,3 +21,9 @@ def one_thread():
 def nb201_backend():
     """The NB201 table as a search backend (reads only; shared by the search-figure tests)."""
     return TabularBackend("nb201")
+
+
+@pytest.fixture(scope="module")
+def nb101_backend():
+    """The NB101 1k table as a search backend (reads only)."""
+    return TabularBackend("nb101")

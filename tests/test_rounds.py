@@ -16,7 +16,6 @@ from workbench.search import (
     RandomSearch,
     Rounds,
     SuccessiveHalving,
-    TabularBackend,
     get_search,
     hyperband_brackets,
     list_searches,
@@ -33,8 +32,8 @@ def nb201(nb201_backend):
 
 
 @pytest.fixture(scope="module")
-def nb101():
-    return TabularBackend("nb101")
+def nb101(nb101_backend):
+    return nb101_backend
 
 
 @pytest.fixture(scope="module")
