@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +28,9 @@ from workbench.predictors import (
     extrapolate,
     fit_curve,
     graphs_from_cells,
+    load_predictor,
     power_law,
+    save_predictor,
     split_graphs,
 )
 from workbench.spaces import NB101Cell, get_space
@@ -195,6 +199,48 @@ def test_gcn_rejects_bad_input(nb201_data):
     model = GCNPredictor(**{**TINY, "epochs": 1}).fit(X[:10], y[:10])
     with pytest.raises(ValueError, match="nodes"):
         model.predict(np.zeros((1, 7, 12)) + np.eye(7, 12, 7))
+    with pytest.raises(ValueError, match="n_ensemble"):
+        GCNPredictor(**{**TINY, "n_ensemble": 0}).fit(X[:10], y[:10])
+
+
+def test_gcn_ensemble_averages_members_seeded_in_turn(nb201_data):
+    X, y = nb201_data
+    kw = {**TINY, "target": "rank"}
+    ens = GCNPredictor(**kw, n_ensemble=3, random_state=4).fit(X[:40], y[:40])
+    assert len(ens.models_) == 3 and len(ens.loss_curve_) == TINY["epochs"]
+    assert clone(ens).get_params()["n_ensemble"] == 3
+    # Deterministic for a seed, and the mean of single networks seeded random_state + i.
+    again = GCNPredictor(**kw, n_ensemble=3, random_state=4).fit(X[:40], y[:40])
+    np.testing.assert_array_equal(ens.predict(X[40:60]), again.predict(X[40:60]))
+    singles = [GCNPredictor(**kw, random_state=s).fit(X[:40], y[:40]) for s in (4, 5, 6)]
+    np.testing.assert_allclose(ens.predict(X[40:60]),
+                               np.mean([m.predict(X[40:60]) for m in singles], axis=0),
+                               rtol=1e-6, atol=1e-9)
+    assert not np.allclose(ens.predict(X[40:60]), singles[0].predict(X[40:60]))
+    np.testing.assert_allclose(ens.loss_curve_,
+                               np.mean([m.loss_curve_ for m in singles], axis=0), rtol=1e-6)
+
+
+def test_gcn_ensemble_files_round_trip_and_old_files_load(nb201_data, tmp_path):
+    X, y = nb201_data
+    ens = GCNPredictor(**TINY, n_ensemble=3).fit(X[:30], y[:30])
+    loaded = load_predictor(save_predictor(ens, tmp_path / "ens.npz"))
+    assert loaded.get_params() == ens.get_params() and len(loaded.models_) == 3
+    np.testing.assert_array_equal(loaded.predict(X[30:50]), ens.predict(X[30:50]))
+    # One network keeps the layout of files from before ensembles (weights as ``state.*``), so a
+    # file without n_ensemble or n_members, as those were written, loads as a single network.
+    single = GCNPredictor(**TINY).fit(X[:30], y[:30])
+    path = save_predictor(single, tmp_path / "one.npz")
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert all(k.startswith("a.state.") for k in arrays if k != "__header__")
+    header = json.loads(str(arrays["__header__"]))
+    del header["params"]["n_ensemble"], header["attrs"]["n_members"]
+    arrays["__header__"] = np.asarray(json.dumps(header))
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = load_predictor(tmp_path / "old.npz")
+    assert old.n_ensemble == 1 and len(old.models_) == 1
+    np.testing.assert_array_equal(old.predict(X[30:50]), single.predict(X[30:50]))
 
 
 # -- learning curves -----------------------------------------------------------------------------

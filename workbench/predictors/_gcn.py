@@ -113,7 +113,7 @@ class _GCNNet(nn.Module):
 
 def _check_params(est: GCNPredictor) -> None:
     check_ints(hidden=est.hidden, layers=est.layers, fc=est.fc, epochs=est.epochs,
-               batch_size=est.batch_size)
+               batch_size=est.batch_size, n_ensemble=est.n_ensemble)
     check_reals(lr=est.lr, weight_decay=est.weight_decay)
     check_dropout(est.dropout)
     check_threads(est.n_threads)
@@ -132,12 +132,19 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
     rank correlation; ``predict`` then returns rank scores, not accuracies). Deterministic
     for a ``random_state`` on CPU; the global torch RNG is left as it was. ``n_threads``: torch CPU
     threads while fitting/predicting (restored afterwards; None keeps torch's setting).
+
+    ``n_ensemble`` members differ only by seed (``random_state + i``), each fitted on all rows:
+    their randomness is the weight initialisation, the mini-batch order and dropout, and
+    averaging their predictions (in the target space: rank scores for ``target="rank"``) cuts
+    seed-to-seed spread. Fitting and predicting cost ``n_ensemble`` times one network; member 0
+    is the network that ``n_ensemble=1`` fits. ``models_`` holds the members, ``loss_curve_``
+    their mean loss per epoch.
     """
 
     def __init__(self, hidden: int = 144, layers: int = 3, fc: int = 128, lr: float = 1e-4,
                  epochs: int = 300, batch_size: int = 10, weight_decay: float = 1e-3,
                  dropout: float = 0.1, random_state: int = 0, device: str = "auto",
-                 n_threads: int | None = 1, target: str = "raw") -> None:
+                 n_threads: int | None = 1, target: str = "raw", n_ensemble: int = 1) -> None:
         self.hidden = hidden
         self.layers = layers
         self.fc = fc
@@ -150,6 +157,10 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         self.device = device
         self.n_threads = n_threads
         self.target = target
+        self.n_ensemble = n_ensemble
+
+    def _net(self) -> _GCNNet:
+        return _GCNNet(self.n_ops_, self.hidden, self.layers, self.fc, self.dropout)
 
     def _tensors(self, X: Any, device: torch.device) -> list[torch.Tensor]:
         adj, ops, mask = split_graphs(X)
@@ -158,7 +169,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
                 for v in (a_in, a_out, ops, mask)]
 
     def fit(self, X: Any, y: Any) -> GCNPredictor:
-        """Train a fresh network on graphs ``X`` and accuracies ``y``."""
+        """Train ``n_ensemble`` fresh networks on graphs ``X`` and accuracies ``y``."""
         _check_params(self)
         adj, ops, _ = split_graphs(X)
         t = np.asarray(y, dtype=np.float64).ravel()
@@ -174,53 +185,78 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
                                  device=device)
         n, bs = t.size, int(self.batch_size)
         steps = self.epochs * -(-n // bs)
-        devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch_threads(self.n_threads):
-            torch.manual_seed(int(self.random_state))
-            model = _GCNNet(self.n_ops_, self.hidden, self.layers, self.fc, self.dropout)
-            model.to(device).train()
-            opt = torch.optim.Adam(model.parameters(), lr=self.lr,
-                                   weight_decay=self.weight_decay)
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-            gen = torch.Generator().manual_seed(int(self.random_state))
-            losses = train_minibatches(
-                lambda idx: nn.functional.mse_loss(model(*(d[idx] for d in data)), target[idx]),
-                opt, sched, n=n, batch_size=bs, epochs=int(self.epochs), generator=gen,
-                device=device)
-        self.model_ = model.eval()
+        models, curves = [], []
+        for i in range(int(self.n_ensemble)):
+            model, losses = self._fit_member(int(self.random_state) + i, data, target, steps,
+                                             device)
+            models.append(model)
+            curves.append(losses)
+        self.models_ = models
         self.device_ = str(device)
-        self.loss_curve_ = losses
+        self.loss_curve_ = [float(v) for v in np.mean(curves, axis=0)]
         self.graph_schema_version_ = GRAPH_SCHEMA_VERSION
         return self
 
+    def _fit_member(self, seed: int, data: list[torch.Tensor], target: torch.Tensor, steps: int,
+                    device: torch.device) -> tuple[_GCNNet, list[float]]:
+        """One network trained under ``seed`` (its init, batch order and dropout)."""
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch_threads(self.n_threads):
+            torch.manual_seed(seed)
+            model = self._net().to(device).train()
+            opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+            gen = torch.Generator().manual_seed(seed)
+            losses = train_minibatches(
+                lambda idx: nn.functional.mse_loss(model(*(d[idx] for d in data)), target[idx]),
+                opt, sched, n=target.numel(), batch_size=int(self.batch_size),
+                epochs=int(self.epochs), generator=gen, device=device)
+        return model.eval(), losses
+
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted accuracy (``target="raw"``) or rank score of every graph in ``X``."""
+        """Predicted accuracy (``target="raw"``) or rank score of every graph in ``X`` (the mean
+        over the ensemble's members)."""
         check_is_fitted(self)
         _, ops, _ = split_graphs(X)
         if ops.shape[1:] != (self.n_nodes_, self.n_ops_):
             raise ValueError(f"X has {ops.shape[1]} nodes and {ops.shape[2]} ops; the model was "
                              f"fitted on {self.n_nodes_} nodes and {self.n_ops_} ops")
         data = self._tensors(X, torch.device(self.device_))
-        out = []
+        total = np.zeros(ops.shape[0], dtype=np.float64)
         with torch.no_grad(), torch_threads(self.n_threads):
-            for start in range(0, ops.shape[0], 4096):
-                out.append(self.model_(*(d[start:start + 4096] for d in data)).cpu().numpy())
-        return np.concatenate(out).astype(np.float64) * self.y_std_ + self.y_mean_
+            for model in self.models_:
+                out = [model(*(d[start:start + 4096] for d in data)).cpu().numpy()
+                       for start in range(0, ops.shape[0], 4096)]
+                total += np.concatenate(out).astype(np.float64) * self.y_std_ + self.y_mean_
+        return total / len(self.models_)
 
     def _export(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        # Member 0's weights are ``state.*``, as in files from before ensembles; member i > 0's
+        # are ``state{i}.*``, and ``n_members`` (absent in old files: 1) says how many there are.
         attrs = {k: getattr(self, k) for k in ("y_mean_", "y_std_", "n_nodes_", "n_ops_",
                                                "loss_curve_")}
-        return attrs, {f"state.{k}": v.detach().cpu().numpy()
-                       for k, v in self.model_.state_dict().items()}
+        attrs["n_members"] = len(self.models_)
+        arrays = {}
+        for i, model in enumerate(self.models_):
+            prefix = "state." if i == 0 else f"state{i}."
+            arrays.update({prefix + k: v.detach().cpu().numpy()
+                           for k, v in model.state_dict().items()})
+        return attrs, arrays
 
     def _import(self, attrs: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        attrs = dict(attrs)
+        n_members = int(attrs.pop("n_members", 1))
         for k, v in attrs.items():
             setattr(self, k, v)
         device = resolve_device(self.device)
-        model = _GCNNet(self.n_ops_, self.hidden, self.layers, self.fc, self.dropout)
-        model.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(np.array(v))
-                               for k, v in arrays.items() if k.startswith("state.")})
-        self.model_ = model.to(device).eval()
+        models = []
+        for i in range(n_members):
+            prefix = "state." if i == 0 else f"state{i}."
+            model = self._net()
+            model.load_state_dict({k[len(prefix):]: torch.from_numpy(np.array(v))
+                                   for k, v in arrays.items() if k.startswith(prefix)})
+            models.append(model.to(device).eval())
+        self.models_ = models
         self.device_ = str(device)
         self.graph_schema_version_ = GRAPH_SCHEMA_VERSION  # load_predictor checked it
 
