@@ -32,13 +32,27 @@ of the cost random search needs for the same mean regret; (b) LayerNAS finds a t
 SH+RF's settings (k-init 30, n 27, 8 rounds) were chosen on NB201 CIFAR-10 with seeds 1000-1029
 (``--first-seed 1000 --seeds 30``), not on the reported seeds 0-99.
 
-    python bench/search.py [--seeds 100] [--budget 500] [--k-init 30] [--n 27] [--rounds 8]
+Section ``neural_predictor``: the Neural Predictor's search (Wen et al., ECCV 2020;
+``workbench.search.NeuralPredictorSearch``) against RS and RE by the NUMBER OF FULLY TRAINED
+CELLS (not seconds), on NB201 CIFAR-10 (200 epochs) and the NB101 1k table (108 epochs): train
+N random cells, fit GRAF (``GraphFeatureRegressor(space, model="xgb")``, defaults) on them,
+train the K not yet trained table cells it predicts best, refit on every trained cell, repeat
+(``NP_CONFIGS``, 150 trained cells each); all other table cells are the candidates. Optionally
+the GCN Neural Predictor (paper defaults, 300 epochs) on NB101 in one round, with fewer seeds
+(``--gcn-seeds``, 0: skip). Regret at 50/100/150 trained cells (mean ± s.e. over seeds) and the
+trained cells each method needs for a mean regret <= RE's at 150.
+
+    python bench/search.py [--sections regret neural_predictor] [--seeds 100] [--budget 500]
+                           [--k-init 30] [--n 27] [--rounds 8] [--np-seeds 100] [--gcn-seeds 20]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -46,12 +60,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _common import write_results
+from _common import RESULTS, machine, write_results
 
 from workbench.search import (
     Backend,
     Hyperband,
     LayerNAS,
+    NeuralPredictorSearch,
     PredictorSH,
     RandomSearch,
     RegularizedEvolution,
@@ -62,12 +77,18 @@ from workbench.search import (
     aggregate_curves,
     simulate,
     table_features,
+    table_inputs,
 )
 
 TABLES = [("nb201", "cifar10"), ("nb201", "cifar100"), ("nb201", "ImageNet16-120"),
           ("nb101", "cifar10")]
 CHECKPOINTS = (10, 25, 50, 100, 200, 500)  # in mean full trainings
 SMALL_TARGET = (0.2, 0.4)  # M parameters
+SECTIONS = ("regret", "neural_predictor")
+#: The Neural Predictor's (N random cells, K predicted per round, rounds): 150 trained cells each.
+NP_CONFIGS = ((20, 10, 13), (50, 25, 4), (100, 50, 1))
+NP_TABLES = (("nb201", "cifar10"), ("nb101", "cifar10"))
+TRAINED = (50, 100, 150)  # trained cells at which regret is reported
 
 
 # -- LayerNAS ---------------------------------------------------------------------------------
@@ -187,6 +208,93 @@ def run_table(space: str, dataset: str, args: argparse.Namespace) -> dict[str, A
     return out
 
 
+# -- the Neural Predictor's search, by trained cells ---------------------------------------------
+
+
+def np_methods(backend: TabularBackend) -> dict[str, Callable[..., Search]]:
+    """RS, RE and the Neural Predictor configurations, each ending at 150 trained cells."""
+    inputs = table_inputs(backend)  # GRAF's graph features of every table cell, for all seeds
+    out: dict[str, Callable[..., Search]] = {
+        "RS": partial(RandomSearch),
+        "RE": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2)}
+    for n, k, rounds in NP_CONFIGS:
+        label = f"NP-GRAF {n}+{k}x{rounds}"
+        out[label] = partial(NeuralPredictorSearch, features=inputs, n=n, k=k, rounds=rounds,
+                             label=label)
+    return out
+
+
+def run_np_table(space: str, dataset: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Regret by trained cells of RS, RE and the Neural Predictor on one table."""
+    t0 = time.perf_counter()
+    backend = TabularBackend(space, dataset)
+    top = max(TRAINED)
+    seeds = range(args.first_seed, args.first_seed + args.np_seeds)
+    parts = [simulate(np_methods(backend), backend, seeds, max_evaluations=top, progress=False)]
+    n_seeds = {m: args.np_seeds for m in parts[0]["method"].unique()}
+    if space == "nb101" and args.gcn_seeds > 0:
+        graphs = table_inputs(backend, "gcn")
+        label = "NP-GCN 100+50x1"
+        parts.append(simulate({label: partial(NeuralPredictorSearch, predictor="gcn",
+                                              features=graphs, n=100, k=50, rounds=1,
+                                              label=label)},
+                              backend, range(args.first_seed, args.first_seed + args.gcn_seeds),
+                              max_evaluations=top, progress=False))
+        n_seeds[label] = args.gcn_seeds
+    curves = pd.concat(parts, ignore_index=True)
+    # every evaluation is one full training: read the curves on the trained-cell count
+    agg = aggregate_curves(curves.assign(cost=curves["evaluations"]), np.arange(1, top + 1))
+    re_top = float(agg[(agg["method"] == "RE") & (agg["cost"] == top)]["mean"].iloc[0])
+    methods_out = {}
+    for m in agg["method"].unique():
+        rows = agg[agg["method"] == m].set_index("cost")
+        reach = first_cost(agg, m, re_top)
+        methods_out[m] = {
+            "seeds": n_seeds[m],
+            "regret": {str(t): {"mean": float(rows.loc[t, "mean"]),
+                                "sd": float(rows.loc[t, "std"]),
+                                "se": float(rows.loc[t, "std"] / np.sqrt(rows.loc[t, "n"])),
+                                "n": int(rows.loc[t, "n"])} for t in TRAINED},
+            "cells_to_re_at_150": reach if math.isfinite(reach) else None}
+    return {"space": space, "dataset": dataset, "best_final": backend.best_final(),
+            "table_cells": len(backend.candidates), "re_regret_at_150": re_top,
+            "methods": methods_out, "seconds": time.perf_counter() - t0}
+
+
+def run_neural_predictor(args: argparse.Namespace) -> dict[str, Any]:
+    """The neural_predictor section on both tables, with its command, machine and load."""
+    t0 = time.perf_counter()
+    load_before = os.getloadavg()
+    tables = []
+    for space, dataset in NP_TABLES:
+        res = run_np_table(space, dataset, args)
+        tables.append(res)
+        print(f"neural_predictor {space}/{dataset}: {res['seconds']:.0f} s", flush=True)
+    return {"command": "python " + " ".join(["bench/search.py", *sys.argv[1:]]),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+            "load_average_1min": {"start": load_before[0], "end": os.getloadavg()[0]},
+            "seeds": args.np_seeds, "first_seed": args.first_seed, "gcn_seeds": args.gcn_seeds,
+            "configs": [{"n": n, "k": k, "rounds": r} for n, k, r in NP_CONFIGS],
+            "trained": list(TRAINED), "predictor": "GraphFeatureRegressor(space, model='xgb')",
+            "tables": tables, "seconds": time.perf_counter() - t0}
+
+
+def _print_np(res: dict[str, Any]) -> None:
+    """Markdown: regret ± s.e. at the trained-cell counts, and the cells to reach RE at 150."""
+    ts = res["trained"]
+    print("\nmean regret (points) ± s.e. after t fully trained cells\n")
+    print("| table | method | seeds | " + " | ".join(f"t={t}" for t in ts)
+          + " | cells to RE's regret at 150 |")
+    print("|---|---|---|" + "---|" * (len(ts) + 1))
+    for r in res["tables"]:
+        for m, row in r["methods"].items():
+            cells = [f"{row['regret'][str(t)]['mean']:.2f} ± {row['regret'][str(t)]['se']:.2f}"
+                     for t in ts]
+            reach = row["cells_to_re_at_150"]
+            print(f"| {_label(r)} | {m} | {row['seeds']} | " + " | ".join(cells)
+                  + f" | {'> 150' if reach is None else f'{reach:.0f}'} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=100)
@@ -198,31 +306,51 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=27)
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--tables", default=",".join(f"{s}/{d}" for s, d in TABLES))
+    ap.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS,
+                    help="run only these (the others' results stay in search.json)")
+    ap.add_argument("--np-seeds", type=int, default=100,
+                    help="seeds of the neural_predictor section's GRAF, RS and RE runs")
+    ap.add_argument("--gcn-seeds", type=int, default=20,
+                    help="seeds of the GCN Neural Predictor on NB101 (0: skip it)")
     args = ap.parse_args()
+    if args.gcn_seeds < 0:
+        ap.error(f"--gcn-seeds must be >= 0, got {args.gcn_seeds}")
     for name, v in (("seeds", args.seeds), ("k-init", args.k_init), ("n", args.n),
-                    ("rounds", args.rounds)):
+                    ("rounds", args.rounds), ("np-seeds", args.np_seeds)):
         if v < 1:
             ap.error(f"--{name} must be >= 1, got {v}")
     if args.first_seed < 0:
         ap.error(f"--first-seed must be >= 0, got {args.first_seed}")
     if args.budget <= 0:
         ap.error(f"--budget must be > 0, got {args.budget}")
-    tables = [tuple(t.split("/", 1)) for t in args.tables.split(",")]
-    results = []
     t0 = time.perf_counter()
-    for space, dataset in tables:
-        res = run_table(space, dataset, args)
-        results.append(res)
-        print(f"{space}/{dataset}: {res['seconds']:.0f} s", flush=True)
-    goals = _goals(results)
-    path = write_results("search", {
-        "seeds": args.seeds, "first_seed": args.first_seed, "budget_units": args.budget,
-        "k_init": args.k_init, "n": args.n, "rounds": args.rounds,
-        "checkpoint_units": list(CHECKPOINTS), "tables": results,
-        "goals": goals, "seconds": time.perf_counter() - t0,
-        "goal": "(a) SH+predictor mean regret <= 0.3 on NB201 CIFAR-10 at <= 1/5 of the cost "
-                "random search needs; (b) LayerNAS finds a top-1% cell"})
-    _print(results, goals)
+    path = RESULTS / "search.json"
+    # the sections not run keep their results (and the top level its command, date and machine,
+    # which describe the regret section)
+    payload = json.loads(path.read_text()) if path.is_file() else {}
+    payload.pop("benchmark", None)
+    if "regret" in args.sections:
+        tables = [tuple(t.split("/", 1)) for t in args.tables.split(",")]
+        results = []
+        for space, dataset in tables:
+            res = run_table(space, dataset, args)
+            results.append(res)
+            print(f"{space}/{dataset}: {res['seconds']:.0f} s", flush=True)
+        goals = _goals(results)
+        for key in ("command", "date", "machine"):
+            payload.pop(key, None)  # written afresh for this run
+        payload.update({
+            "seeds": args.seeds, "first_seed": args.first_seed, "budget_units": args.budget,
+            "k_init": args.k_init, "n": args.n, "rounds": args.rounds,
+            "checkpoint_units": list(CHECKPOINTS), "tables": results,
+            "goals": goals, "seconds": time.perf_counter() - t0,
+            "goal": "(a) SH+predictor mean regret <= 0.3 on NB201 CIFAR-10 at <= 1/5 of the "
+                    "cost random search needs; (b) LayerNAS finds a top-1% cell"})
+        _print(results, goals)
+    if "neural_predictor" in args.sections:
+        payload["neural_predictor"] = run_neural_predictor(args)
+        _print_np(payload["neural_predictor"])
+    path = write_results("search", payload)
     print(f"written {path} in {time.perf_counter() - t0:.0f} s")
 
 

@@ -1,5 +1,6 @@
 """Step-through NAS search on a backend: Successive Halving, Hyperband, random search and
 regularized evolution, rounds of a finite search and predictor-guided SH (``PredictorSH``),
+the Neural Predictor's search (``NeuralPredictorSearch``: train N, predict, train the top K),
 LayerNAS with its bucket tables, plus seeded simulation of regret
 against simulated cost. Backends: table lookups (simulated seconds) or real training
 (wall seconds; promoted candidates continue from their checkpoints).
@@ -65,6 +66,7 @@ from workbench.search._nap2 import (
     selection_precision,
     sh_cost,
 )
+from workbench.search._neural_predictor import NeuralPredictorSearch, table_inputs
 from workbench.search._pool import PoolBackend
 from workbench.search._random import RandomSearch
 from workbench.search._ray_backend import RayTrainingBackend
@@ -96,6 +98,7 @@ __all__ = [
     "LayerwiseChannelSpace",
     "LayerwiseProblem",
     "LayerwiseSpace",
+    "NeuralPredictorSearch",
     "ObservedRanker",
     "OfflinePhase",
     "OracleRanker",
@@ -145,5 +148,6 @@ __all__ = [
     "sh_schedule",
     "simulate",
     "table_features",
+    "table_inputs",
     "zscores",
 ]

@@ -28,6 +28,31 @@ SearchMaker = Callable[[Backend, np.random.Generator], Search]
 FeaturesLike = tuple[Sequence[str], Any] | Callable[[Any], Any] | None
 
 
+def take_rows(x: Any, rows: Sequence[int] | np.ndarray) -> Any:
+    """Rows ``rows`` (positions) of predictor inputs ``x``: an array's first axis (a feature
+    matrix, a graph array), a DataFrame's rows, or the items of a list (e.g. cells)."""
+    pos = np.asarray(rows, dtype=int)
+    if isinstance(x, pd.DataFrame):
+        return x.iloc[pos]
+    if isinstance(x, np.ndarray):
+        return x[pos]
+    return [x[int(i)] for i in pos]
+
+
+def _rows(x: Any) -> tuple[Any, int, tuple[int, ...]]:
+    """Predictor inputs as stored (a DataFrame, an array with a row axis or a list) with their
+    row count and shape; ValueError for anything else."""
+    if isinstance(x, pd.DataFrame):
+        return x, len(x), tuple(x.shape)
+    if isinstance(x, list):
+        return x, len(x), (len(x),)
+    arr = np.asarray(x)
+    if arr.ndim < 2:
+        raise ValueError(f"features need one row per id (a matrix, a graph array, a DataFrame "
+                         f"or a list), got an array of shape {arr.shape}")
+    return arr, len(arr), tuple(arr.shape)
+
+
 @register_search("rounds")
 class Rounds(Search):
     """Repeat a finite search made by ``make(backend, rng)`` (fresh cells each round, drawn
@@ -121,6 +146,7 @@ class PredictorSH(Rounds):
     """
 
     name: ClassVar[str] = "predictor_sh"
+    _initial_decision: ClassVar[str] = "predictor data"  # the decision of the random batch
 
     def __init__(self, backend: Backend, features: FeaturesLike = None, *,
                  regressor: Any = None, encoding: str | None = None, k_init: int = 30,
@@ -156,6 +182,8 @@ class PredictorSH(Rounds):
         self.labels: dict[str, float] = {}  # cell id -> observed score at max_budget
         self.model: Any = None  # the regressor fitted on ``labels``
         self.predicted: dict[str, float] = {}  # the current round's candidates -> prediction
+        #: The free pool positions at the latest fit and their predictions (None: no fit yet).
+        self.pool_scores: tuple[np.ndarray, np.ndarray] | None = None
         self._free = np.ones(len(self.ids), dtype=bool)  # pool cells not evaluated yet
 
     @staticmethod
@@ -168,10 +196,11 @@ class PredictorSH(Rounds):
             ids, cells = _table_cells(backend)
             x = np.stack([np.asarray(features(c), dtype=float).ravel() for c in cells])
         elif isinstance(features, tuple) and len(features) == 2:
-            given, x = list(features[0]), np.asarray(features[1])
-            if x.ndim != 2 or len(x) != len(given) or not given:
-                raise ValueError(f"features=(ids, matrix) needs a 2-D matrix with one row per "
-                                 f"id, got {len(given)} ids and shape {x.shape}")
+            given = list(features[0])
+            x, n_rows, shape = _rows(features[1])
+            if n_rows != len(given) or not given:
+                raise ValueError(f"features=(ids, matrix) needs one row per id, got "
+                                 f"{len(given)} ids and shape {shape}")
             ids = [str(i) for i in given]
         else:
             raise ValueError(f"features must be None, (cell ids, matrix) or fn(cell) -> vector, "
@@ -202,8 +231,14 @@ class PredictorSH(Rounds):
         seed = int(self.rng.integers(2**31))
         if "random_state" in getattr(model, "get_params", dict)():
             model.set_params(random_state=seed)
-        self.model = model.fit(self.x[[self.row[i] for i in ids]],
+        self.model = model.fit(take_rows(self.x, [self.row[i] for i in ids]),
                                [self.labels[i] for i in ids])
+        pool = np.flatnonzero(self._free)  # what the next round chooses from
+        scores = np.asarray(self.model.predict(take_rows(self.x, pool)), dtype=float).ravel()
+        if scores.shape != pool.shape:
+            raise ValueError(f"the regressor returned {scores.size} predictions for "
+                             f"{pool.size} cells")
+        self.pool_scores = (pool, scores)
 
     def _rank(self, cells: list[Any], results: list[Evaluation]) -> np.ndarray:
         """Observed score at the largest fidelity, else z(observed) + z(predicted)."""
@@ -219,12 +254,13 @@ class PredictorSH(Rounds):
 
     def _sh(self, backend: Backend, rng: np.random.Generator) -> Search:
         """SH over the ``n`` free pool cells the current model predicts best."""
-        pool = np.flatnonzero(self._free)
-        scores = np.asarray(self.model.predict(self.x[pool]), dtype=float).ravel()
+        assert self.pool_scores is not None  # _fit predicted the free pool
+        pool, scores = self.pool_scores
         best = np.argsort(-scores, kind="stable")[:self.n]
         top = [self.ids[pool[j]] for j in best]
         self.predicted = dict(zip(top, scores[best], strict=True))
-        return SuccessiveHalving(backend, candidates=top, min_budget=self.min_budget,
+        return SuccessiveHalving(backend, candidates=[self._cell(int(pool[j])) for j in best],
+                                 min_budget=self.min_budget,
                                  max_budget=self.max_budget, eta=self.eta, seed=rng,
                                  ranker=BatchRanker(self._rank, "predicted+observed"))
 
@@ -235,6 +271,10 @@ class PredictorSH(Rounds):
                     self.labels[res.cell_id] = res.score
             self._fit()
         return self._sh(self.backend, self.rng)
+
+    def _cell(self, pos: int) -> Any:
+        """The cell object of pool row ``pos``."""
+        return self.backend.resolve(self.ids[pos])
 
     def _used(self, result: Evaluation) -> None:
         """Take an evaluated cell out of the free pool."""
@@ -254,11 +294,11 @@ class PredictorSH(Rounds):
             super()._step()
             return
         picks = self.rng.choice(len(self.ids), size=self.k_init, replace=False)
-        cells = [self.backend.resolve(self.ids[i]) for i in picks]
+        cells = [self._cell(int(i)) for i in picks]
         results, scores = self._evaluate(cells, self.max_budget)
         for res in results:
             self._used(res)
         for res, s in zip(results, scores, strict=True):
             self.labels[res.cell_id] = res.score
-            self._log(res, s, "predictor data", round=-1)
+            self._log(res, s, self._initial_decision, round=-1)
         self._fit()
