@@ -182,6 +182,7 @@ SEARCH_RECIPES: dict[str, dict[str, Any]] = {
     "layernas": {"target": (0.3, 0.4), "buckets_per_layer": 2, "capacity_H": 1},
     "rounds": {"make": _sh_round, "max_rounds": 2},
     "predictor_sh": {"k_init": 6, "n": 3, "max_rounds": 2},
+    "neural_predictor": {"n": 6, "k": 3, "rounds": 2, "m": 30},
 }
 
 
@@ -380,6 +381,9 @@ def figure_inputs(tmp_path_factory, nb201_backend) -> dict[str, Any]:
         "rung_taus": (sh,),
         "nap2_regret": (results,),
         "nap2_precision": (results,),
+        "sample_size_curves": (pd.DataFrame({
+            "n": [10, 10, 20, 20] * 2, "seed": [0, 1] * 4, "predictor": ["a"] * 4 + ["b"] * 4,
+            "kendall_tau": rng.random(8), "fit_seconds": [0.1] * 4 + [0.0] * 4}),),
     }
 
 

@@ -16,9 +16,11 @@ from workbench.benchmarks._benchmark import (
 from workbench.benchmarks._cost import NB201_DATASETS, NB201CostModel, nb201_macs
 from workbench.benchmarks._nb import NB101Benchmark, NB201Benchmark
 from workbench.benchmarks._sampler import nb101_sampler_weights, sampler_test_set
+from workbench.benchmarks._validation import NB201_VAL200_FILE, nb201_val200_accuracies
 
 __all__ = [
     "NB201_DATASETS",
+    "NB201_VAL200_FILE",
     "CellNotInTableError",
     "Fidelity",
     "NB101Benchmark",
@@ -29,6 +31,7 @@ __all__ = [
     "list_benchmarks",
     "nb101_sampler_weights",
     "nb201_macs",
+    "nb201_val200_accuracies",
     "read_table",
     "register_benchmark",
     "sampler_test_set",

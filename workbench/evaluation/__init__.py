@@ -1,6 +1,6 @@
 """Judging predictors: rank, selection and error metrics with bootstrap CIs, the simple baselines
-every claim must beat, grouped cross-validation and cost accounting (no plotting: see
-``workbench.viz``)."""
+every claim must beat, grouped cross-validation, sample-size curves and cost accounting (no
+plotting: see ``workbench.viz``)."""
 
 from workbench.evaluation._compare import (
     TIDY_COLUMNS,
@@ -10,6 +10,14 @@ from workbench.evaluation._compare import (
     grouped_cross_validate,
     grouped_folds,
     metrics_table,
+)
+from workbench.evaluation._curves import (
+    CURVE_COLUMNS,
+    CurvePredictor,
+    curve_table,
+    sample_size_curves,
+    summarize_curves,
+    training_rows,
 )
 from workbench.evaluation._metrics import (
     METRICS,
@@ -29,22 +37,26 @@ from workbench.evaluation._metrics import (
     rank_correlations,
     regret_at_1,
     resolve_k,
+    sample_weighted_tau,
     spearman_rho,
     top_k_precision,
     weighted_tau,
 )
 
 __all__ = [
+    "CURVE_COLUMNS",
     "METRICS",
     "TIDY_COLUMNS",
     "ArrayLike",
     "Cost",
+    "CurvePredictor",
     "Stopwatch",
     "benchmark_baselines",
     "bootstrap_ci",
     "bootstrap_cis",
     "bootstrap_samples",
     "compare_predictors",
+    "curve_table",
     "evaluate_predictions",
     "grouped_cross_validate",
     "grouped_folds",
@@ -59,7 +71,11 @@ __all__ = [
     "rank_correlations",
     "regret_at_1",
     "resolve_k",
+    "sample_size_curves",
+    "sample_weighted_tau",
     "spearman_rho",
+    "summarize_curves",
     "top_k_precision",
+    "training_rows",
     "weighted_tau",
 ]

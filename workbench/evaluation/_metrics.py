@@ -86,6 +86,37 @@ def weighted_tau(pred: ArrayLike, true: ArrayLike) -> float:
     return float(_quiet(stats.weightedtau, p, t).statistic)
 
 
+def sample_weighted_tau(pred: ArrayLike, true: ArrayLike, weights: ArrayLike) -> float:
+    """Kendall's tau-b with a weight per *item*: each pair (i, j) counts ``w_i * w_j``.
+
+    The tau of a test set drawn from the distribution ``weights`` (e.g. NAS-Bench-101's own
+    sampler, ``nb101_sampler_weights``) without drawing it: with integer weights it equals
+    :func:`kendall_tau` on the data with item i repeated ``w_i`` times; with equal weights it
+    is :func:`kendall_tau`. Unlike :func:`weighted_tau` the weights belong to the items, not to
+    rank positions. Weights must be finite and >= 0 with a positive sum; NaN when every
+    weighted pair is tied on one side. Exact, O(n^2) time in blocks of bounded memory.
+    """
+    p, t = paired_arrays(pred, true)
+    w = _vector(weights, "weights")
+    if w.shape != p.shape:
+        raise ValueError(f"weights and predictions differ in length: {w.size} vs {p.size}")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("weights must be finite and >= 0 with a positive sum")
+    num = den_p = den_t = 0.0
+    block = max(1, 2_000_000 // p.size)
+    for start in range(0, p.size, block):
+        rows = slice(start, start + block)
+        sp = np.sign(p[rows, None] - p[None, :])
+        st = np.sign(t[rows, None] - t[None, :])
+        ww = w[rows, None] * w[None, :]
+        num += float((ww * sp * st).sum())
+        den_p += float((ww * np.abs(sp)).sum())
+        den_t += float((ww * np.abs(st)).sum())
+    if den_p <= 0 or den_t <= 0:
+        return math.nan
+    return num / math.sqrt(den_p * den_t)
+
+
 def rank_correlations(signals: pd.DataFrame, truth: pd.Series | np.ndarray) -> pd.DataFrame:
     """Kendall tau and Spearman rho of every column of ``signals`` against ``truth``.
 

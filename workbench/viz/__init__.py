@@ -2,8 +2,9 @@
 
 Training: learning curves, feature heatmaps and per-layer lines (weights vs gradients), the
 values at one snapshot, t-SNE of runs' feature maps. Tables: cheap signals vs accuracy,
-rank correlations with bootstrap CIs, predicted vs true. Search: regret bands over seeds, any
-search's scores against cost, the Successive Halving rung diagram, LayerNAS bucket tables.
+rank correlations with bootstrap CIs, predicted vs true, predictors' sample-size curves.
+Search: regret bands over seeds, any search's scores against cost, the Successive Halving
+rung diagram, LayerNAS bucket tables.
 Registry: ``list_figures()``; ``get_figure(name, title=...)(inputs)`` runs a named pair of
 data and plot steps. Export: HTML always, PNG/SVG/PDF with kaleido >= 1 and a Chrome
 (:func:`static_export_available`).
@@ -49,6 +50,11 @@ from workbench.viz._nap2 import (
     rung_taus_frame,
 )
 from workbench.viz._predictors import plot_predicted_vs_true, predicted_vs_true_data
+from workbench.viz._sample_size import (
+    CURVE_DATA_COLUMNS,
+    plot_sample_size_curves,
+    sample_size_curve_data,
+)
 from workbench.viz._search import (
     plot_regret,
     plot_search_progress,
@@ -74,6 +80,7 @@ from workbench.viz._training import (
 )
 
 __all__ = [
+    "CURVE_DATA_COLUMNS",
     "FIGURES",
     "LEARNING_CURVE_COLUMNS",
     "PAPER_TEMPLATE",
@@ -109,6 +116,7 @@ __all__ = [
     "plot_run_curves",
     "plot_rung_scores",
     "plot_rung_taus",
+    "plot_sample_size_curves",
     "plot_search_progress",
     "plot_sh_rungs",
     "plot_signal_scatter",
@@ -119,6 +127,7 @@ __all__ = [
     "rung_table_data",
     "rung_table_html",
     "rung_taus_frame",
+    "sample_size_curve_data",
     "search_progress_data",
     "sh_decisions_data",
     "sh_rungs_data",

@@ -34,6 +34,7 @@ from workbench.viz._nap2 import (
     rung_taus_frame,
 )
 from workbench.viz._predictors import plot_predicted_vs_true, predicted_vs_true_data
+from workbench.viz._sample_size import plot_sample_size_curves, sample_size_curve_data
 from workbench.viz._search import (
     plot_regret,
     plot_search_progress,
@@ -134,6 +135,7 @@ _BUILTIN: tuple[tuple[str, DataStep, PlotStep], ...] = (
     ("rung_taus", rung_taus_frame, plot_rung_taus),
     ("nap2_regret", nap2_results_frame, plot_nap2_regret),
     ("nap2_precision", nap2_precision_frame, plot_nap2_precision),
+    ("sample_size_curves", sample_size_curve_data, plot_sample_size_curves),
 )
 for _name, _data, _plot in _BUILTIN:
     register_figure(_name, data=_data)(_plot)
