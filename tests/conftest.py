@@ -8,6 +8,25 @@ import torch
 from workbench.search import TabularBackend
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_environment(tmp_path_factory):
+    """Decoded JPEG archives go to one folder per test session (worker processes inherit it),
+    never to the user's cache; trainers use one thread unless a test says otherwise."""
+    import os
+
+    before = {k: os.environ.get(k) for k in ("WORKBENCH_CACHE", "WORKBENCH_THREADS")}
+    os.environ["WORKBENCH_CACHE"] = str(tmp_path_factory.mktemp("decoded_cache"))
+    # One fixed thread count: the Trainer's load-dependent choice would make bit-for-bit
+    # comparisons of two trainings depend on how busy the machine was when each started.
+    os.environ.setdefault("WORKBENCH_THREADS", "1")
+    yield
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny networks run faster on one thread, especially on a busy 2-core machine."""
@@ -25,5 +44,5 @@ def nb201_backend():
 
 @pytest.fixture(scope="module")
 def nb101_backend():
-    """The NB101 1k table as a search backend (reads only)."""
-    return TabularBackend("nb101")
+    """The NB101 1k table as a search backend (reads only; "nb101" is the 20k table)."""
+    return TabularBackend("nb101_1k")

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from workbench.data._decoded import cached_decode
+
 NPZ_LAYOUT = (
     "an .npz with arrays classes, {split}_jpeg (uint8, concatenated JPEG files), "
     "{split}_offsets (int64, N+1) and {split}_labels (N) for split in train, test"
@@ -35,10 +37,20 @@ def decode_jpegs(jpeg: np.ndarray, offsets: np.ndarray, size: int = 32) -> np.nd
 
 
 def read_jpeg_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """(images uint8 NCHW, labels int64, class names) of ``split`` in the JPEG archive ``path``."""
+    """(images uint8 NCHW, labels int64, class names) of ``split`` in the JPEG archive ``path``.
+
+    Decoded arrays are kept in the cache folder (``workbench.data._decoded``: checked against
+    the archive's size and modification time), so later processes skip the decoding.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"JPEG archive not found: {path} (expected {NPZ_LAYOUT})")
+    images, labels, classes = cached_decode(path, split, lambda: _decode_npz(path, split))
+    return images, labels.astype(np.int64, copy=False), classes
+
+
+def _decode_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Read and decode ``split`` of the JPEG archive ``path`` (no cache)."""
     keys = ("classes", f"{split}_jpeg", f"{split}_offsets", f"{split}_labels")
     try:
         with np.load(path, allow_pickle=False) as z:

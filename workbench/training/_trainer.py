@@ -15,14 +15,20 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from workbench._checks import check_int
+from workbench._checks import check_int, check_real
 from workbench._device import resolve_device
+from workbench._threads import training_threads, use_threads
 from workbench.data import DeviceLoader, ImageDataset
 from workbench.features import SnapshotRecorder, Snapshots
 from workbench.spaces import parameterised_layers, trainable_parameters
 from workbench.training._config import TrainConfig
 
 TRAIN_STATUSES = ("running", "done", "diverged", "stopped")
+#: A run whose mean training loss over a curve interval, or whose held-out loss, exceeds this
+#: counts as diverged (cross-entropy at chance is ln(classes): 2.3 for CIFAR-10, 4.8 for
+#: ImageNet16-120; healthy runs stay within a few times that). Non-finite losses and non-finite
+#: snapshot statistics also count as divergence.
+DIVERGE_LOSS = 100.0
 
 
 class Callback:
@@ -53,6 +59,8 @@ class TrainResult:
     evals: pd.DataFrame
     snapshots: Snapshots | None
     metrics: dict[str, float] = field(default_factory=dict)
+    #: Why a ``diverged`` run was stopped (None otherwise).
+    reason: str | None = None
 
     def arrays(self) -> dict[str, dict[str, np.ndarray]]:
         """The run's arrays as a run store keeps them: ``curves``, ``evals`` and (when
@@ -102,10 +110,14 @@ class Trainer:
 
     def __init__(self, model: nn.Module, train: ImageDataset, config: TrainConfig, *,
                  val: ImageDataset | None = None, callbacks: Sequence[Callback] = (),
-                 progress: bool = False) -> None:
+                 progress: bool = False, diverge_loss: float = DIVERGE_LOSS) -> None:
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
+        self.diverge_loss = check_real("diverge_loss", diverge_loss)
+        if self.diverge_loss <= 0:
+            raise ValueError(f"diverge_loss must be positive, got {diverge_loss!r}")
+        self.reason: str | None = None  # why the run diverged
         self.device = resolve_device(config.device)
         cuda = self.device.type == "cuda"
         self.amp = bool(config.amp and cuda)
@@ -148,6 +160,9 @@ class Trainer:
         self._eval_steps = set(config.eval_at)
         self._acc_dtype = torch.float32 if self.device.type == "mps" else torch.float64
         self._acc = torch.zeros(3, dtype=self._acc_dtype, device=self.device)
+        #: torch CPU threads while :meth:`run` trains (see ``workbench._threads``; None: torch's
+        #: own setting, as when the user set ``$WORKBENCH_THREADS`` or called set_num_threads).
+        self.threads = training_threads()
 
     # -- control --------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -168,7 +183,15 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, until: int | None = None) -> TrainResult:
-        """Train up to mini-batch ``until`` (default: the whole budget) and return the result."""
+        """Train up to mini-batch ``until`` (default: the whole budget) and return the result.
+
+        Trains with :attr:`threads` torch CPU threads (restored afterwards), so that a busy
+        machine's cores are not oversubscribed.
+        """
+        with use_threads(self.threads):
+            return self._run(until)
+
+    def _run(self, until: int | None) -> TrainResult:
         target = self.total_steps if until is None else until
         target = check_int("until", target, minimum=1)
         if target > self.total_steps:
@@ -192,7 +215,7 @@ class Trainer:
                     out = model(x)
                     loss = self.criterion(out.float(), y)
                 if not torch.isfinite(loss):
-                    self.status = "diverged"
+                    self._diverge(f"non-finite training loss at mini-batch {self.step + 1}")
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -211,13 +234,19 @@ class Trainer:
                 bar.update(1)
                 if self.step % cfg.curve_every == 0 or self.step == self.total_steps:
                     self._log_curve(lr)
+                    if self._exploded("training", self._curves):
+                        break
                 if self.val_loader is not None and self._due_eval():
                     self.evaluate()
                     model.train()
+                    if self._exploded("held-out", self._evals):
+                        break
         finally:
             bar.close()
             self.wall_seconds += time.perf_counter() - start
             self._run_start = None
+        if self.status == "running" and self.recorder is not None:
+            self._check_snapshots()
         if self.status == "running":
             self.status = "stopped" if self.step < self.total_steps else "done"
             if self.val_loader is not None and (not self._evals
@@ -227,6 +256,31 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_end(self, res)
         return res
+
+    def _diverge(self, reason: str) -> None:
+        self.status, self.reason = "diverged", reason
+
+    def _exploded(self, which: str, rows: list[dict[str, float]]) -> bool:
+        """Mark the run diverged if the last ``which`` loss is non-finite or above the limit."""
+        if not rows:
+            return False
+        key = "train_loss" if which == "training" else "val_loss"
+        value = rows[-1].get(key, 0.0)
+        if math.isfinite(value) and value <= self.diverge_loss:
+            return False
+        self._diverge(f"{which} loss {value:.4g} at mini-batch {self.step} exceeds "
+                      f"diverge_loss={self.diverge_loss:g}")
+        return True
+
+    def _check_snapshots(self) -> None:
+        """Mark the run diverged if any snapshot statistic is NaN or infinite."""
+        assert self.recorder is not None
+        snaps = self.recorder.snapshots()
+        for name, arr in snaps.to_arrays().items():
+            if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+                self._diverge(f"snapshot statistics {name!r} hold "
+                              f"{int((~np.isfinite(arr)).sum())} NaN or inf values")
+                return
 
     def _due_eval(self) -> bool:
         every = self.config.eval_every
@@ -283,7 +337,8 @@ class Trainer:
             metrics["val_acc"] = float(evals["val_acc"].iloc[-1])
         snaps = self.recorder.snapshots() if self.recorder is not None else None
         return TrainResult(self.status, self.step, self.total_steps, self.wall_seconds, curves,
-                           evals, snaps, metrics)
+                           evals, snaps, metrics, self.reason if self.status == "diverged"
+                           else None)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly where this run is (tensors and plain types)."""
