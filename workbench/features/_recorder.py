@@ -1,13 +1,16 @@
 """``SnapshotRecorder``: records NAP2 features of a network's layers during training, cheaply.
 
-Per snapshot, all layers' weights (and gradients) are concatenated into one flat device vector;
-per-layer full-tensor norms come from fused ``_foreach_norm`` calls, distribution statistics from
-one gather of a fixed, seeded sample of each layer, and the [2, L, F] result crosses to the host
+It takes any ``nn.Module`` (every trainable non-bias parameter is one layer, see
+:class:`SnapshotRecorder`) or explicit ``(name, module)`` pairs (their ``weight``). Per snapshot,
+all layers' weights (and gradients) are concatenated into one flat device vector; per-layer
+full-tensor norms come from fused ``_foreach_norm`` calls, distribution statistics from one
+gather of a fixed, seeded sample of each layer, and the [2, L, F] result crosses to the host
 once. The previous flat vectors stay on the device for the change features.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from workbench._checks import check_int
 from workbench.features._schema import FEATURE_NAMES
@@ -23,20 +27,128 @@ from workbench.features._stats import norm_stats, sample_stats
 
 DEFAULT_SAMPLE_SIZE = 1024
 DEFAULT_MAX_LAYERS = 65
+#: Layer orders of a model: registration (``named_modules``) or first use in a traced forward.
+ORDERS = ("registration", "forward")
+_KINDS: tuple[tuple[tuple[type[nn.Module], ...], str], ...] = (
+    ((nn.modules.conv._ConvNd,), "conv"),
+    ((nn.modules.batchnorm._BatchNorm,), "bn"),
+    ((nn.Linear, nn.Bilinear), "linear"),
+    ((nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm), "norm"),
+    ((nn.MultiheadAttention,), "attention"),
+    ((nn.Embedding, nn.EmbeddingBag), "embedding"),
+    ((nn.RNNBase,), "recurrent"),
+)
 
 
 def layer_kind(module: nn.Module) -> str:
-    """``'conv'``, ``'bn'`` or ``'linear'`` for a parameterised layer; ValueError otherwise."""
-    if isinstance(module, nn.modules.conv._ConvNd):
-        return "conv"
-    if isinstance(module, nn.modules.batchnorm._BatchNorm):
-        return "bn"
-    if isinstance(module, nn.Linear):
-        return "linear"
+    """The kind (``LAYER_KINDS`` but ``'other'``) of a known parameterised layer type.
+
+    ``'conv'``, ``'bn'`` (batch norm), ``'linear'``, ``'norm'`` (layer/group/instance/RMS
+    norm), ``'attention'``, ``'embedding'`` or ``'recurrent'``; ValueError for other types.
+    """
+    for types, kind in _KINDS:
+        if isinstance(module, types):
+            return kind
     raise ValueError(
-        f"unsupported layer type {type(module).__name__}; expected a convolution, batch-norm or "
-        "linear layer"
+        f"unsupported layer type {type(module).__name__}; expected a convolution, batch-norm, "
+        "linear, norm, attention, embedding or recurrent layer"
     )
+
+
+def _is_bias(name: str) -> bool:
+    """``bias``, ``in_proj_bias``, ``bias_ih_l0``: additive offsets, left out like a bias."""
+    return "bias" in name.split("_")
+
+
+class _FirstUse(TorchFunctionMode):
+    """Notes the order in which the tensors in ``watch`` (by id) are first passed to torch."""
+
+    def __init__(self, watch: set[int]) -> None:
+        super().__init__()
+        self.watch = watch
+        self.order: dict[int, int] = {}
+
+    def _note(self, obj: Any) -> None:
+        if isinstance(obj, torch.Tensor):
+            key = id(obj)
+            if key in self.watch and key not in self.order:
+                self.order[key] = len(self.order)
+        elif isinstance(obj, (list, tuple)):
+            for item in obj:
+                self._note(item)
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                self._note(item)
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (),
+                           kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        self._note(args)
+        self._note(kwargs)
+        return func(*args, **kwargs)
+
+
+def _forward_order(model: nn.Module, params: list[torch.Tensor], example_input: Any) -> list[int]:
+    """Indices of ``params`` by first use in one eval-mode, no-grad forward of ``example_input``
+    (tensors never used follow, in their given order); module modes are restored after."""
+    mode = _FirstUse({id(p) for p in params})
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad(), mode:
+            if isinstance(example_input, (tuple, list)):
+                model(*example_input)
+            elif isinstance(example_input, dict):
+                model(**example_input)
+            else:
+                model(example_input)
+    finally:
+        for module, training in modes:
+            module.training = training
+    big = len(params)
+    return sorted(range(len(params)), key=lambda i: (mode.order.get(id(params[i]), big), i))
+
+
+def model_layers(model: nn.Module, *, order: str = "registration",
+                 example_input: Any = None) -> list[tuple[str, nn.Module, str]]:
+    """``(layer name, owning module, parameter name)`` of every layer the recorder sees in
+    ``model``: each trainable, non-empty, non-bias parameter, a shared one once (under the first
+    module owning it). ``order="registration"``: ``named_modules()`` then parameter order;
+    ``"forward"``: first use in a traced forward of ``example_input``."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if (order == "forward") != (example_input is not None):
+        raise ValueError("order='forward' needs example_input (the inputs of one forward "
+                         "pass), and example_input is only used with order='forward'")
+    seen: set[int] = set()
+    found: list[tuple[str, nn.Module, str]] = []
+    params: list[torch.Tensor] = []
+    for prefix, module in model.named_modules():
+        for pname, param in module.named_parameters(recurse=False):
+            if id(param) in seen or not param.requires_grad or param.numel() == 0 \
+                    or _is_bias(pname):
+                continue
+            seen.add(id(param))
+            name = prefix if pname == "weight" and prefix else (
+                f"{prefix}.{pname}" if prefix else pname)
+            found.append((name, module, pname))
+            params.append(param)
+    if not found:
+        n_params = sum(1 for _ in model.parameters())
+        raise ValueError(f"model {type(model).__name__} has no trainable weight to record "
+                         f"({n_params} parameters, none trainable, non-empty and not a bias)")
+    if order == "forward":
+        found = [found[i] for i in _forward_order(model, params, example_input)]
+    return found
+
+
+def _kind_of(module: nn.Module) -> str:
+    try:
+        return layer_kind(module)
+    except ValueError:
+        return "other"
 
 
 @dataclass
@@ -59,55 +171,83 @@ class _DeviceIndex:
     sqrt_numel: torch.Tensor
 
 
-def _weight(module: nn.Module) -> torch.Tensor:
-    """``module.weight``: a tensor for every recorded layer (checked when attaching)."""
-    weight = module.weight
-    assert isinstance(weight, torch.Tensor)
-    return weight
-
-
 class SnapshotRecorder:
-    """Records weight and gradient features of ``layers`` every ``snapshot_every`` mini-batches.
+    """Records weight and gradient features of a network's layers every ``every`` mini-batches.
 
-    Call ``maybe_record(step)`` after ``loss.backward()`` and before ``optimizer.zero_grad()``,
-    with ``step`` the 1-based number of mini-batches done; ``snapshots()`` returns the result.
-    Only the first ``max_layers`` layers (topological order, as given) are recorded. Keeps one
-    full copy of the weights and of the gradients on their device for the change features.
+    ``SnapshotRecorder(model, every=k)`` takes any ``nn.Module``: each trainable, non-empty
+    parameter that is not a bias (``bias``, ``in_proj_bias``, ``bias_ih_l0``) is one layer, a
+    parameter shared by several modules once; layers come in registration order
+    (``named_modules()``), or with ``order="forward", example_input=x`` in the order one
+    eval-mode forward of ``x`` first uses them (parameters it never uses follow). A layer is
+    named after its module (``"blocks.0.attn"``), plus the parameter unless it is ``weight``.
+    ``SnapshotRecorder([(name, module), ...])`` records those modules' ``weight`` in the order
+    given (what ``Trainer`` passes).
+
+    In your loop, call ``maybe_record()`` after ``loss.backward()`` and before
+    ``optimizer.zero_grad()`` (it counts mini-batches; or pass ``step``, the 1-based number of
+    mini-batches done); ``snapshots()`` returns the :class:`Snapshots` (``.to_frame()`` the tidy
+    table). Only the first ``max_layers`` layers are kept (65, the schema's width; fewer are
+    zero-padded). Statistics are computed on the parameters' device (one device for all) and
+    cross to the host once per snapshot; one copy of the weights and of the gradients stays on
+    the device for the change features. ``snapshot_every`` is the same as ``every``.
     """
 
     def __init__(
         self,
-        layers: Sequence[tuple[str, nn.Module]],
+        layers: nn.Module | Sequence[tuple[str, nn.Module]],
         *,
-        snapshot_every: int = 100,
+        every: int | None = None,
+        snapshot_every: int | None = None,
         max_layers: int = DEFAULT_MAX_LAYERS,
         sample_size: int = DEFAULT_SAMPLE_SIZE,
         seed: int = 0,
+        order: str = "registration",
+        example_input: Any = None,
     ) -> None:
-        for arg, value in (
-            ("snapshot_every", snapshot_every),
-            ("max_layers", max_layers),
-            ("sample_size", sample_size),
-        ):
+        if every is not None and snapshot_every is not None and every != snapshot_every:
+            raise ValueError(f"every={every!r} and snapshot_every={snapshot_every!r} name the "
+                             "same cadence; pass one of them")
+        cadence = ("every", every) if every is not None else (
+            "snapshot_every", 100 if snapshot_every is None else snapshot_every)
+        for arg, value in (cadence, ("max_layers", max_layers), ("sample_size", sample_size)):
             check_int(arg, value, minimum=1)
-        layers = list(layers)
-        if not layers:
-            raise ValueError("layers is empty; pass the (name, module) pairs to record")
-        self.snapshot_every = int(snapshot_every)
+        entries: list[tuple[str, nn.Module, str]]
+        if isinstance(layers, nn.Module):
+            entries = model_layers(layers, order=order, example_input=example_input)
+            kinds = [_kind_of(module) for _, module, _ in entries]
+            if len(entries) > max_layers:
+                warnings.warn(f"{type(layers).__name__} has {len(entries)} layers to record; only "
+                              f"the first {max_layers} (max_layers) are kept", UserWarning,
+                              stacklevel=2)
+        else:
+            if order != "registration" or example_input is not None:
+                raise ValueError("order= and example_input= apply to a model; (name, module) "
+                                 "pairs are recorded in the order given")
+            pairs = list(layers)
+            if not pairs:
+                raise ValueError("layers is empty; pass a model or the (name, module) pairs to "
+                                 "record")
+            entries, kinds, seen = [], [], set()
+            for name, module in pairs:
+                kind = layer_kind(module)
+                weight = getattr(module, "weight", None)
+                if not isinstance(weight, torch.Tensor) or weight.numel() == 0:
+                    raise ValueError(f"layer {name!r} has no (non-empty) weight parameter")
+                if id(weight) in seen:  # a shared weight counts once
+                    continue
+                seen.add(id(weight))
+                entries.append((str(name), module, "weight"))
+                kinds.append(kind)
+        self.snapshot_every = int(cadence[1])
         self.max_layers = int(max_layers)
         self.sample_size = int(sample_size)
         self.seed = int(seed)
-        self.n_layers_total = len(layers)
-        kept = layers[: self.max_layers]
-        self.layer_names: tuple[str, ...] = tuple(str(name) for name, _ in kept)
-        self.layer_kinds: tuple[str, ...] = tuple(layer_kind(module) for _, module in kept)
-        self._modules: list[nn.Module] = [module for _, module in kept]
-        numels = []
-        for name, module in kept:
-            weight = getattr(module, "weight", None)
-            if not isinstance(weight, torch.Tensor) or weight.numel() == 0:
-                raise ValueError(f"layer {name!r} has no (non-empty) weight parameter")
-            numels.append(weight.numel())
+        self.n_layers_total = len(entries)
+        kept = entries[: self.max_layers]
+        self.layer_names: tuple[str, ...] = tuple(name for name, _, _ in kept)
+        self.layer_kinds: tuple[str, ...] = tuple(kinds[: self.max_layers])
+        self._sources: list[tuple[nn.Module, str]] = [(m, p) for _, m, p in kept]
+        numels = [self._tensor(i).numel() for i in range(len(kept))]
         self._numels = np.asarray(numels, dtype=np.int64)
         self._total = int(self._numels.sum())
         self._sizes = [int(n) for n in numels]
@@ -116,6 +256,25 @@ class SnapshotRecorder:
         self._previous: dict[str, _Previous | None] = {"weights": None, "grads": None}
         self._steps: list[int] = []
         self._features: list[np.ndarray] = []
+        self._batches = 0  # mini-batches counted by maybe_record()
+
+    def _tensor(self, i: int) -> torch.Tensor:
+        """The current parameter of layer ``i`` (read each time: a module may replace it)."""
+        module, name = self._sources[i]
+        tensor = getattr(module, name)
+        if not isinstance(tensor, torch.Tensor):
+            raise RuntimeError(f"layer {self.layer_names[i]!r} no longer has a tensor {name!r}")
+        return tensor
+
+    @property
+    def batches(self) -> int:
+        """Mini-batches done: counted by ``maybe_record()``, or the last step passed to it or
+        to ``record``."""
+        return max(self._batches, self._steps[-1] if self._steps else 0)
+
+    def __repr__(self) -> str:
+        return (f"SnapshotRecorder({len(self.layer_names)} layers, every={self.snapshot_every}, "
+                f"{len(self)} snapshots)")
 
     @staticmethod
     def _sample_index(numels: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,6 +325,7 @@ class SnapshotRecorder:
             "signature": self._signature(),
             "steps": list(self._steps),
             "features": torch.from_numpy(feats),
+            "batches": self._batches,
         }
         for source, prev in self._previous.items():
             if prev is not None:
@@ -182,7 +342,8 @@ class SnapshotRecorder:
             )
         self._steps = [int(s) for s in state["steps"]]
         self._features = list(state["features"].numpy())
-        index = self._index_on(_weight(self._modules[0]).device)
+        self._batches = int(state.get("batches", self._steps[-1] if self._steps else 0))
+        index = self._index_on(self._tensor(0).device)
         self._previous = {"weights": None, "grads": None}
         for source in self._previous:
             prev = state.get(f"previous_{source}")
@@ -190,8 +351,11 @@ class SnapshotRecorder:
                 self._previous[source] = _Previous(
                     **{k: v.to(index.device) for k, v in prev.items()})
 
-    def maybe_record(self, step: int) -> bool:
-        """Record if ``step`` (1-based mini-batch count) is a multiple of ``snapshot_every``."""
+    def maybe_record(self, step: int | None = None) -> bool:
+        """Record if ``step`` (1-based mini-batch count; default: one more than the previous
+        call's) is a multiple of ``snapshot_every``; True when it recorded."""
+        step = self._batches + 1 if step is None else int(step)
+        self._batches = step
         if step >= 1 and step % self.snapshot_every == 0:
             self.record(step)
             return True
@@ -204,9 +368,10 @@ class SnapshotRecorder:
         if step < 0 or (self._steps and step <= self._steps[-1]):
             last = self._steps[-1] if self._steps else None
             raise ValueError(f"step must be >= 0 and increasing, got {step} after {last}")
-        weights = [_weight(module).detach() for module in self._modules]
+        params = [self._tensor(i) for i in range(len(self._sources))]
+        weights = [p.detach() for p in params]
         index = self._index_on(weights[0].device)
-        grads = [_weight(module).grad for module in self._modules]
+        grads = [p.grad for p in params]
         if all(g is not None for g in grads):
             present = index.all_present
         else:
@@ -270,3 +435,7 @@ class SnapshotRecorder:
             snapshot_every=self.snapshot_every,
             sample_size=self.sample_size,
         )
+
+    def to_frame(self) -> Any:
+        """``snapshots().to_frame()``: the tidy table (step, layer, source, feature, value)."""
+        return self.snapshots().to_frame()

@@ -5,7 +5,9 @@ stored snapshots computed under another definition are refused instead of silent
 
 Per layer, two tensors are described: its *weights* (the module's ``weight`` only; a bias is left
 out so that every kind means the same thing and batch-norm gamma ~1 is not mixed with beta ~0)
-and its *gradients* (``weight.grad``). Definitions (x = the tensor):
+and its *gradients* (``weight.grad``). A recorder given a whole model takes every trainable
+non-bias parameter as a layer (``in_proj_weight`` of attention, a bare ``nn.Parameter``), which
+for convolution, norm and linear layers is again their ``weight``. Definitions (x = the tensor):
 
 - ``mean``, ``std``, ``min``, ``max``, ``abs_mean``, ``q05`` ... ``q95``, ``frac_near_zero``,
   ``skew``, ``kurtosis``: of a fixed, seeded sample of at most ``sample_size`` values of x (all
@@ -48,7 +50,10 @@ SAMPLE_FEATURES: tuple[str, ...] = (
 NORM_FEATURES: tuple[str, ...] = ("l2_norm", "diff_norm", "rel_change", "cosine")
 FEATURE_NAMES: tuple[str, ...] = SAMPLE_FEATURES + NORM_FEATURES
 FEATURE_SOURCES: tuple[str, ...] = ("weights", "grads")
-LAYER_KINDS: tuple[str, ...] = ("conv", "bn", "linear")
+#: Layer kinds (metadata, not features; adding one leaves stored snapshots valid): NAS cells have
+#: the first three; any model's recorder adds norms, attention, embeddings, recurrent and other.
+LAYER_KINDS: tuple[str, ...] = ("conv", "bn", "linear", "norm", "attention", "embedding",
+                                "recurrent", "other")
 
 
 def check_schema(version: int, feature_names: Sequence[str] | None = None) -> None:
