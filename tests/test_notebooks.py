@@ -3,6 +3,7 @@ without outputs, starts with an explanation, has the quick switch and is listed 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ pytest.importorskip("ipykernel")
 FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
 QUICK_SWITCH = 'QUICK = os.environ.get("WORKBENCH_QUICK") == "1"'
+CLEAN = "run `.venv/bin/python tools/notebook_hygiene.py notebooks/*.ipynb`"
 
 
 def test_there_are_notebooks():
@@ -32,7 +34,11 @@ def test_notebook_shape(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert QUICK_SWITCH in code[0].source
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), \
-        f"{path.name} is stored with outputs; strip them"
+        f"{path.name} is stored with outputs; strip them: {CLEAN}"
+    # stored as JupyterLab writes it, so that opening it does not mark it modified
+    assert nb.metadata.get("kernelspec", {}).get("display_name") == "Python 3 (ipykernel)", CLEAN
+    assert nb.metadata.get("language_info", {}).get("name") == "python", CLEAN
+    assert "widgets" not in nb.metadata, f"{path.name} is stored with widget state; {CLEAN}"
     assert path.name in (FOLDER / "README.md").read_text()
 
 
@@ -56,4 +62,45 @@ def test_notebook_executes(path, monkeypatch, tmp_path, shared_store):
     assert not errors
     if path.stem == "06_paper_figures":
         written = sorted(p.name for p in (tmp_path / "figures").iterdir())
-        assert len(written) >= 12 and all(n.endswith(".html") for n in written)
+        figures = [n for n in written if n.endswith(".html")]
+        assert len(figures) >= 12 and set(written) - set(figures) == {"plotly.min.js"}
+        biggest = max((tmp_path / "figures" / n).stat().st_size for n in figures)
+        assert biggest < 1_000_000, "each figure should load the one shared plotly.min.js"
+
+
+def _hygiene():
+    """tools/notebook_hygiene.py, the module `make lab`'s pre-save hook comes from."""
+    import importlib.util
+
+    path = FOLDER.parent / "tools" / "notebook_hygiene.py"
+    spec = importlib.util.spec_from_file_location("notebook_hygiene", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lab_saves_the_repository_notebooks_without_outputs():
+    pytest.importorskip("nbstripout")
+    hygiene = _hygiene()
+    nb = nbformat.read(FOLDER / "01_quickstart.ipynb", as_version=4)
+    ids = [c.id for c in nb.cells]
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs = [nbformat.v4.new_output("stream", text="hi\n")]
+            c.execution_count = 7
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {}}
+    for name, stripped in (("01_quickstart.ipynb", True), ("my scratch.ipynb", False)):
+        model = {"type": "notebook", "content": json.loads(nbformat.writes(nb))}
+        hygiene.strip_on_save(model=model, path=f"notebooks/{name}", contents_manager=None)
+        saved = nbformat.from_dict(model["content"])
+        code = [c for c in saved.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code) == stripped
+        assert ("widgets" not in saved.metadata) == stripped
+        assert [c.id for c in saved.cells] == ids  # cell ids kept
+    text = {"type": "file", "content": "x"}
+    hygiene.strip_on_save(model=text, path="notebooks/00_x.ipynb")
+    assert text == {"type": "file", "content": "x"}
+    cleaned = hygiene.clean(nb)
+    assert cleaned.metadata["language_info"]["name"] == "python"
+    assert nbformat.writes(cleaned) == nbformat.writes(
+        nbformat.read(FOLDER / "01_quickstart.ipynb", as_version=4))

@@ -4,6 +4,7 @@ LayerNAS bucket tables, regret bands and export."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from workbench.viz import (
     correlation_table_data,
     export_figure,
     export_figures,
+    feature_evolution_data,
     feature_lines_data,
     feature_matrix,
     frame_html,
@@ -123,6 +125,22 @@ def test_result_curves_data_matches_the_store_layout():
     assert set(d["name"]) == {"me"} and set(d["run_id"]) == {"r1"}
     empty = TrainResult("running", 0, 20, 0.0, curves.iloc[:0], evals.iloc[:0], None)
     assert result_curves_data(empty).empty
+
+
+def test_log_scales_leave_zeros_out():
+    snaps = snapshots()
+    d = feature_evolution_data(snaps, "rel_change", "weights")
+    d.iloc[:, 0] = 0.0  # a change statistic at the first snapshot (no previous one)
+    z = plot_feature_heatmap(d).data[0].z
+    assert np.isnan(z[:, 0]).all() and np.isfinite(z[:, 1:]).all()
+    assert np.nanmin(z) == pytest.approx(np.log10(np.abs(d.iloc[:, 1:].to_numpy()).min()))
+    lines = feature_lines_data(snaps, "rel_change")
+    lines.loc[lines["step"] == lines["step"].min(), "value"] = 0.0
+    for trace in plot_feature_lines(lines).data:
+        y = np.asarray(trace.y, dtype=float)
+        assert np.isnan(y[0]) and (y[1:] > 0).all() and trace.connectgaps is False
+    linear = plot_feature_lines(lines, log=False).data[0]
+    assert np.asarray(linear.y, dtype=float)[0] == 0.0
 
 
 def test_heatmap_marks_a_step_and_run_curves_split_loss_and_accuracy():
@@ -297,6 +315,48 @@ def test_layernas_bucket_data_marks_the_latest_iteration():
     assert len(fig.data) == 3
 
 
+def _shown_lines(markup: str) -> list[str]:
+    """The lines a table cell shows: tags dropped, split at <br>."""
+    return [re.sub(r"<[^>]*>", "", line) for line in markup.split("<br>")]
+
+
+@pytest.mark.parametrize("wrap", [16, 64])
+def test_layernas_figure_wraps_itself_and_fits_every_row(wrap):
+    nas = paper_example().search()
+    nas.run(max_sweeps=2)
+    d = layernas_buckets_data(nas)
+    fig = plot_layernas_buckets(d, wrap=wrap)
+    total_lines = 0
+    for table in fig.data:
+        for column in table.cells.values:
+            for text in column:
+                # with a <br> plotly keeps the text as it is; without one it re-wraps at
+                # spaces, breaking <span style=...> into literal text (issue 14, item 1)
+                assert "<br>" in text
+                lines = [x for x in _shown_lines(text) if x]
+                assert all(len(x) <= max(wrap, 8) for x in lines[:-1] or [""])
+        total_lines += sum(max(1, len([x for x in _shown_lines(t) if x]))
+                           for t in table.cells.values[1])
+    layer3 = fig.data[2]
+    assert layer3.cells.values[0][-1].startswith("dropped")
+    dropped = d[d["status"] == "dropped"]
+    shown = " ".join(" ".join(_shown_lines(t)) for t in layer3.cells.values[1])
+    assert all(f"✗ {n}" in shown for n in dropped["name"])  # no row cut off
+    assert "<spanstyle" not in shown and "span" not in shown
+    # every table's domain holds its header and all its rows, the dropped row and wrapped lines
+    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    for table in fig.data:
+        rows = [max(1, len([x for x in _shown_lines(t) if x])) for t in table.cells.values[1]]
+        need = table.header.height + sum(max(table.cells.height, 17 * n + 16) for n in rows)
+        lo, hi = table.domain.y
+        assert (hi - lo) * plot_px >= need - 1
+    narrow = plot_layernas_buckets(d, wrap=16)
+    wide = plot_layernas_buckets(d, wrap=64)
+    assert narrow.layout.height > wide.layout.height and total_lines > 0
+    with pytest.raises(ValueError, match="wrap"):
+        plot_layernas_buckets(d, wrap=2)
+
+
 def test_search_progress_follows_the_incumbent(nb201_backend):
     sh = SuccessiveHalving(nb201_backend, n=9, min_budget=12, max_budget=200, seed=0)
     assert search_progress_data(sh).empty
@@ -345,8 +405,19 @@ def test_frame_html_escapes_and_colours_rows():
 
 def test_export_figures_writes_html_and_names_static_problems(tmp_path, monkeypatch):
     fig = plot_feature_lines(feature_lines_data(snapshots()))
-    table = export_figures({"lines": fig}, tmp_path / "figs")
-    assert list(table["format"]) == ["html"] and (tmp_path / "figs" / "lines.html").is_file()
+    table = export_figures({"lines": fig, "again": fig}, tmp_path / "figs")
+    assert list(table["format"]) == ["html", "html"]
+    assert (tmp_path / "figs" / "lines.html").is_file()
+    bundle = tmp_path / "figs" / "plotly.min.js"  # one plotly.js for the folder
+    assert bundle.stat().st_size > 1_000_000 > table["bytes"].max()
+    assert 'src="plotly.min.js"' in (tmp_path / "figs" / "again.html").read_text()
+    bundle.write_text("stale")
+    export_figures({"lines": fig}, tmp_path / "figs")
+    assert bundle.stat().st_size > 1_000_000  # a stale bundle is replaced
+    inline = export_figure(fig, tmp_path / "alone" / "f.html", plotlyjs="inline")
+    assert inline.stat().st_size > 1_000_000 and not (tmp_path / "alone" / "plotly.min.js").exists()
+    with pytest.raises(ValueError, match="plotlyjs"):
+        export_figure(fig, tmp_path / "f.html", plotlyjs="yes")
     with pytest.raises(ValueError, match="gif"):
         export_figures({"lines": fig}, tmp_path, formats=["gif"])
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-chrome"))

@@ -87,7 +87,9 @@ def test_train_five_minibatches_draws_curves_and_heatmap(panel):
     loss = panel.data[panel.data["metric"] == "train_loss"]
     assert list(loss["step"]) == [1, 2, 3, 4, 5]
     assert set(panel.data["metric"]) >= {"train_loss", "train_acc", "val_acc"}
+    assert set(panel.data["name"]) == {"nb201:3"}
     fig = shown(panel.curve_out)
+    assert fig["layout"]["title"]["text"] == "nb201:3"
     assert {t["name"] for t in fig["data"]} >= {"train_loss", "val_acc"}
     assert len(panel.curve_figure.data[0].x) == 5
     snaps = panel.snapshots
@@ -102,7 +104,7 @@ def test_heatmap_follows_the_statistic_picker(panel):
     panel.source_picker.value = "weights"
     expected = feature_evolution_data(panel.snapshots, "mean", "weights")
     z = panel.heatmap_figure.data[0].z
-    np.testing.assert_allclose(z, np.log10(np.abs(expected.to_numpy()) + 1e-12), atol=1e-6)
+    np.testing.assert_allclose(z, np.log10(np.abs(expected.to_numpy())), atol=1e-6)
     assert "weights: mean" in panel.heatmap_figure.layout.title.text
 
 
@@ -113,10 +115,25 @@ def test_random_cell_and_bad_cell(panel):
     assert panel.model_picker.value == "tiny"
     panel.space_picker.value = "nb201"
     panel.cell_box.value = "not a cell"
+    before = panel.result
+    panel.train_button.click()  # a click reports bad input in the panel, never raises
+    assert "color:#c00" in panel.status.value and isinstance(panel.error, ValueError)
+    assert panel.result is before and not panel.train_button.disabled
     with pytest.raises(ValueError):
-        panel.train()
-    assert "color:#c00" in panel.status.value
+        panel.wait()  # code asking for the result hears about it
     panel.cell_box.value = "3"
+
+
+def test_panel_names_runs_by_table_id(one_thread):
+    nb201 = TrainingPanel("nb201", 3, steps=2, model="tiny", val_size=0, background=False,
+                          device="cpu")
+    nb201.cell = pick_cell("nb201", 3)
+    assert nb201._name() == "nb201:3"
+    nb101 = TrainingPanel("nb101", 0, steps=2, model="tiny", val_size=0, background=False,
+                          device="cpu")
+    nb101.cell = pick_cell("nb101", 0)
+    key = get_benchmark("nb101").table()["cell_id"].iloc[0]
+    assert nb101._name() == f"nb101:{key}"[:28] and "NB101Cell" not in nb101._name()
 
 
 def test_stop_ends_a_background_run(one_thread):
@@ -125,7 +142,7 @@ def test_stop_ends_a_background_run(one_thread):
     p.train_button.click()
     p.stop_button.click()  # may come before the loop starts: repeated at the next callback
     result = p.wait(timeout=120)
-    assert result.status == "stopped" and 0 < result.steps < 100_000
+    assert result.status == "stopped" and result.steps < 100_000  # 0 when Stop beat the loop
     assert not p.running and not p.train_button.disabled
 
 

@@ -1,4 +1,5 @@
-"""Export figures: HTML always; PNG/SVG/PDF through kaleido >= 1 when a Chrome is available."""
+"""Export figures: HTML always (sharing one plotly.js per folder); PNG/SVG/PDF through
+kaleido >= 1 when a Chrome is available."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import plotly.io as pio
 
 STATIC_FORMATS = ("png", "svg", "pdf")
 FORMATS = ("html", *STATIC_FORMATS)
+#: How an HTML export loads plotly.js (export_figure's ``plotlyjs``) -> plotly's include_plotlyjs.
+PLOTLYJS_MODES: dict[str, str | bool] = {"directory": "directory", "inline": True, "cdn": "cdn"}
 
 #: Where Debian/Ubuntu put a headless-capable Chrome (the wrapper in /usr/bin is a shell script).
 _TYPICAL_CHROMES = (
@@ -126,14 +129,41 @@ def _write_static(figs: Sequence[go.Figure], paths: Sequence[Path], *, width: in
                          width=width, height=height, scale=scale)
 
 
+#: The plotly.js bundle HTML exports share, written once beside them.
+PLOTLY_BUNDLE = "plotly.min.js"
+
+
+def _write_bundle(folder: Path) -> Path:
+    """``folder/plotly.min.js``, (re)written when missing or not this plotly's bundle."""
+    from plotly.offline import get_plotlyjs
+
+    path = folder / PLOTLY_BUNDLE
+    code = get_plotlyjs().encode()
+    if not path.is_file() or path.stat().st_size != len(code) or path.read_bytes() != code:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{PLOTLY_BUNDLE}.{os.getpid()}.tmp")
+        tmp.write_bytes(code)
+        os.replace(tmp, path)
+    return path
+
+
 def export_figure(fig: go.Figure, path: str | Path, *, width: int = 700, height: int = 450,
-                  scale: float = 2.0) -> Path:
-    """Write ``fig`` to ``path``; the suffix picks the format (.html, .png, .svg, .pdf)."""
+                  scale: float = 2.0, plotlyjs: str = "directory") -> Path:
+    """Write ``fig`` to ``path``; the suffix picks the format (.html, .png, .svg, .pdf).
+
+    HTML loads plotly.js from ``plotlyjs``: ``"directory"`` (default) one ``plotly.min.js``
+    beside the file, shared by every figure of the folder (4.8 MB once, not per figure; works
+    offline), ``"inline"`` embedded in the file (self-contained), or ``"cdn"``.
+    """
     path = Path(path)
     fmt = _check_format(path)
+    if plotlyjs not in PLOTLYJS_MODES:
+        raise ValueError(f"unknown plotlyjs {plotlyjs!r}; allowed: {list(PLOTLYJS_MODES)}")
     if fmt == "html":
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.write_html(path, include_plotlyjs=True, full_html=True)
+        if plotlyjs == "directory":
+            _write_bundle(path.parent)
+        fig.write_html(path, include_plotlyjs=PLOTLYJS_MODES[plotlyjs], full_html=True)
         return path
     _write_static([fig], [path], width=width, height=height, scale=scale)
     return path
@@ -141,11 +171,13 @@ def export_figure(fig: go.Figure, path: str | Path, *, width: int = 700, height:
 
 def export_figures(figures: Mapping[str, go.Figure], folder: str | Path,
                    formats: Sequence[str] = ("html",), *, width: int = 700, height: int = 450,
-                   scale: float = 2.0) -> pd.DataFrame:
+                   scale: float = 2.0, plotlyjs: str = "directory") -> pd.DataFrame:
     """Write every ``{name: figure}`` into ``folder`` in each format; a table of what was written.
 
-    Static formats need :func:`static_export_available` (a clear RuntimeError otherwise); they
-    are written in one kaleido session, much faster than one export per image.
+    The HTML files share one ``plotly.min.js`` in ``folder`` (see :func:`export_figure`; it is
+    not a row of the table). Static formats need :func:`static_export_available` (a clear
+    RuntimeError otherwise); they are written in one kaleido session, much faster than one
+    export per image.
     """
     bad = [f for f in formats if f not in FORMATS]
     if bad:
@@ -158,7 +190,7 @@ def export_figures(figures: Mapping[str, go.Figure], folder: str | Path,
                   scale=scale)
     for _, fig, path in jobs:
         if path.suffix == ".html":
-            export_figure(fig, path)
+            export_figure(fig, path, plotlyjs=plotlyjs)
     return pd.DataFrame([{"figure": name, "format": path.suffix[1:], "path": str(path),
                           "bytes": path.stat().st_size} for name, _, path in jobs],
                         columns=["figure", "format", "path", "bytes"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from workbench._checks import check_int
 from workbench.viz._theme import apply_theme
 
 BUCKET_COLUMNS = ["layer", "bucket", "range", "rank", "name", "cost", "score", "done", "status",
@@ -146,37 +148,95 @@ def layernas_tables_html(data: pd.DataFrame) -> str:
     return head + "".join(parts)
 
 
-def plot_layernas_buckets(data: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+#: Pixel sizes of the plotly tables (13 px text): one text line, a cell's top + bottom padding,
+#: the shortest row, the header, and the gap between two layers' tables (room for a title).
+_LINE_PX, _PAD_PX, _ROW_PX, _HEADER_PX, _GAP_PX = 17, 16, 28, 30, 46
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _visible_length(markup: str) -> int:
+    """Characters ``markup`` shows (tags dropped, entities counted once)."""
+    return len(html.unescape(_TAG.sub("", markup)))
+
+
+def _wrap_members(parts: list[str], width: int) -> list[str]:
+    """``parts`` joined by ', ' into lines of at most ``width`` shown characters (a part longer
+    than that gets a line of its own): the table wraps at members, never inside one."""
+    lines: list[str] = []
+    line: list[str] = []
+    used = 0
+    for part in parts:
+        n = _visible_length(part)
+        if line and used + 2 + n > width:
+            lines.append(", ".join(line) + ",")
+            line, used = [], 0
+        used += n + (2 if line else 0)
+        line.append(part)
+    if line:
+        lines.append(", ".join(line))
+    return lines or [""]
+
+
+def _cell_markup(lines: list[str]) -> str:
+    """The lines joined by ``<br>``; always with one, because plotly re-wraps a cell without a
+    ``<br>`` at its spaces, including the one inside ``<span style=...>`` (issue 14)."""
+    return "<br>".join(lines) + ("<br>" if len(lines) == 1 else "")
+
+
+def _table_rows(data: pd.DataFrame, layer: int, *, wrap: int = 64
+                        ) -> tuple[list[str], list[str], list[str], list[int]]:
+    """One layer's table as the figure draws it: (bucket labels, candidate markup, fill colours,
+    text lines per row); every bucket in order, then a ``dropped`` row when there are drops."""
+    d = data[data["layer"] == layer]
+    ranges: list[str] = []
+    texts: list[str] = []
+    fills: list[str] = []
+    lines: list[int] = []
+    for _, members in d[d["bucket"].notna()].groupby("bucket", sort=True):
+        shown = members[members["status"] != "empty"]
+        wrapped = _wrap_members([_member_text(r, "plotly") for r in shown.itertuples()], wrap)
+        ranges.append(_cell_markup([f"[{html.escape(str(members['range'].iloc[0]))}]"]))
+        texts.append(_cell_markup(wrapped))
+        lines.append(len(wrapped))
+        status = set(shown["status"])
+        fills.append("#e9f6e9" if "added" in status else
+                     "#fbeaea" if status & {"evicted", "rejected"} else "white")
+    dropped = d[d["status"] == "dropped"]
+    if len(dropped):
+        wrapped = _wrap_members([_member_text(r, "plotly") for r in dropped.itertuples()], wrap)
+        ranges.append(_cell_markup(["dropped"]))
+        texts.append(_cell_markup(wrapped))
+        lines.append(len(wrapped))
+        fills.append("#fbeaea")
+    return ranges, texts, fills, lines
+
+
+def plot_layernas_buckets(data: pd.DataFrame, *, title: str | None = None, wrap: int = 64
+                          ) -> go.Figure:
     """Drawing step: one table per layer (rows: buckets; candidates with the latest additions
-    in bold green and evictions/rejections marked ✗; drops in the last row)."""
+    in bold green and evictions/rejections marked ✗; drops in the last row). Candidates wrap
+    at ``wrap`` characters; every table gets the height of its rows, so none scrolls."""
     missing = set(BUCKET_COLUMNS) - set(data.columns)
     if missing:
         raise ValueError(f"data lacks columns {sorted(missing)}; use layernas_buckets_data")
-    layers = sorted(data["layer"].unique())
+    check_int("wrap", wrap, minimum=8)
+    layers = [int(k) for k in sorted(data["layer"].unique())]
+    tables = [_table_rows(data, k, wrap=wrap) for k in layers]
+    heights = [_HEADER_PX + sum(max(_ROW_PX, n * _LINE_PX + _PAD_PX) for n in t[3]) + 4
+               for t in tables]
+    body = sum(heights) + _GAP_PX * (len(layers) - 1)
+    range_chars = max([_visible_length(r) for t in tables for r in t[0]] + [8])
     fig = make_subplots(rows=len(layers), cols=1, specs=[[{"type": "table"}]] * len(layers),
-                        subplot_titles=[f"layer {k}" for k in layers], vertical_spacing=0.06)
-    for row, layer in enumerate(layers, start=1):
-        d = data[data["layer"] == layer]
-        ranges, texts, fills = [], [], []
-        for _, members in d[d["bucket"].notna()].groupby("bucket", sort=True):
-            shown = members[members["status"] != "empty"]
-            ranges.append(f"[{members['range'].iloc[0]}]")
-            texts.append(", ".join(_member_text(r, "plotly") for r in shown.itertuples()))
-            status = set(shown["status"])
-            fills.append("#e9f6e9" if "added" in status else
-                         "#fbeaea" if status & {"evicted", "rejected"} else "white")
-        dropped = d[d["status"] == "dropped"]
-        if len(dropped):
-            ranges.append("dropped")
-            texts.append(", ".join(_member_text(r, "plotly") for r in dropped.itertuples()))
-            fills.append("#fbeaea")
+                        subplot_titles=[f"layer {k}" for k in layers],
+                        row_heights=[h / sum(heights) for h in heights],
+                        vertical_spacing=_GAP_PX / body if len(layers) > 1 else 0.0)
+    for row, (ranges, texts, fills, _) in enumerate(tables, start=1):
         fig.add_trace(go.Table(
-            columnwidth=[1, 5],
+            columnwidth=[range_chars, wrap],
             header=dict(values=["<b>bucket</b>", "<b>candidates</b>"], fill_color="#f4f4f4",
-                        align="left", line_color="#ccc"),
+                        align="left", line_color="#ccc", height=_HEADER_PX),
             cells=dict(values=[ranges, texts], align="left", fill_color=[fills, fills],
-                       line_color="#ddd")), row=row, col=1)
-    fig.update_layout(height=int(90 + sum(
-        60 + 26 * (data[data["layer"] == k]["bucket"].nunique() + 1) for k in layers)),
-        margin=dict(l=10, r=10, t=60, b=10))
+                       line_color="#ddd", height=_ROW_PX)), row=row, col=1)
+    top = 70 if title else 40
+    fig.update_layout(height=int(body + top + 10), margin=dict(l=10, r=10, t=top, b=10))
     return apply_theme(fig, title)

@@ -156,7 +156,8 @@ def feature_lines_data(snapshots: Snapshots, feature: str = "l2_norm",
 def plot_feature_lines(data: pd.DataFrame, *, log: bool = True, title: str | None = None
                        ) -> go.Figure:
     """Drawing step: one panel per source (weights | gradients), one line per layer coloured
-    by topological position (early layers dark, late layers light)."""
+    by topological position (early layers dark, late layers light); on the log axis a zero
+    (a change statistic at the first snapshot) is left out rather than drawn off the axis."""
     missing = {"step", "layer", "layer_label", "source", "value"} - set(data.columns)
     if missing:
         raise ValueError(f"data lacks columns {sorted(missing)}; use feature_lines_data")
@@ -171,8 +172,11 @@ def plot_feature_lines(data: pd.DataFrame, *, log: bool = True, title: str | Non
     for col, source in enumerate(sources, start=1):
         part = data[data["source"] == source]
         for layer, d in part.groupby("layer", sort=True):
+            y = d["value"].to_numpy(float)
+            if log:  # 0 has no place on a log axis: a gap, not a drop to the bottom edge
+                y = np.where(np.isfinite(y) & (y != 0), np.abs(y), np.nan)
             fig.add_trace(go.Scatter(
-                x=d["step"], y=d["value"].abs() if log else d["value"], mode="lines+markers",
+                x=d["step"], y=y, mode="lines+markers", connectgaps=False,
                 name=str(d["layer_label"].iloc[0]), legendgroup=str(layer),
                 showlegend=legend and col == 1, marker=dict(size=4),
                 line=dict(color=color[layer], width=1.5),
@@ -207,15 +211,25 @@ def snapshot_values_data(snapshots: Snapshots, snapshot: int = -1, *, layer: int
     return out.astype(np.float64)
 
 
+def _log10_abs(values: np.ndarray) -> np.ndarray:
+    """log10 |values|, NaN where a value is 0 or not finite (no floor stretching the scale)."""
+    a = np.abs(np.asarray(values, dtype=float))
+    out = np.full(a.shape, np.nan)
+    ok = np.isfinite(a) & (a > 0)
+    out[ok] = np.log10(a[ok])
+    return out
+
+
 def plot_feature_heatmap(data: pd.DataFrame, *, log: bool = True, title: str | None = None,
                          mark_step: int | None = None) -> go.Figure:
-    """Drawing step: heatmap of :func:`feature_evolution_data` (log10 |value| by default);
+    """Drawing step: heatmap of :func:`feature_evolution_data` (log10 |value| by default, zeros
+    left blank: a change statistic is 0 at the first snapshot, which has no previous one);
     ``mark_step`` draws a vertical line at that snapshot (an explorer's slider position)."""
     z = data.to_numpy(dtype=float)
     if log:
-        z = np.log10(np.abs(z) + 1e-12)
+        z = _log10_abs(z)
     fig = go.Figure(go.Heatmap(z=z, x=data.columns.to_numpy(), y=list(data.index),
-                               colorscale="Viridis",
+                               colorscale="Viridis", hoverongaps=False,
                                colorbar=dict(title="log10 |v|" if log else "value")))
     if mark_step is not None:
         fig.add_vline(x=mark_step, line=dict(color="red", width=2))

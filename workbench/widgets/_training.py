@@ -39,8 +39,11 @@ class TrainingPanel(WidgetView):
     and snapshot interval; *Train* / *Stop*; a progress bar; the learning curves and the
     layer x snapshot heatmap of one statistic, redrawn from the Trainer's callbacks.
 
-    With ``background=True`` (the notebook default) training runs in a thread and *Stop* calls
+    With ``background=True`` (the default, also in quick mode: training in the kernel's main
+    thread is many times slower on a busy machine) training runs in a thread and *Stop* calls
     ``trainer.request_stop()``; with ``background=False`` a click trains synchronously (tests).
+    Bad input (an unknown cell, say) and a failed run are shown in red in the panel and kept in
+    ``.error``; :meth:`wait` raises them, a click does not (no traceback in the log console).
     The package objects stay reachable: ``.trainer``, ``.result``, ``.cell``, ``.data`` (the
     curves as a long DataFrame) and ``.snapshots``.
     """
@@ -101,6 +104,7 @@ class TrainingPanel(WidgetView):
         self.result: TrainResult | None = None
         self.cell: Any = None
         self.run_handle: BackgroundRun | None = None
+        self.error: Exception | None = None  # what went wrong in the last train(), if anything
         self.curve_figure: go.Figure | None = None
         self.heatmap_figure: go.Figure | None = None
         self._next_draw = 0.0
@@ -127,7 +131,14 @@ class TrainingPanel(WidgetView):
         return self.trainer.recorder.snapshots()
 
     def _name(self) -> str:
-        return f"{self.space_picker.value}:{str(self.cell)[:40]}"
+        """'nb201:1234' / 'nb101:<hash>': the run's name in charts and ``.data``, the same as
+        ``curves_data`` gives a stored run of the cell."""
+        space = get_space(self.space_picker.value)
+        try:
+            key = space.cell_id(self.cell)
+        except (ValueError, TypeError, AttributeError):  # not a cell of a bundled table
+            key = space.format(self.cell)
+        return f"{space.name}:{key}"[:28]
 
     # -- actions -------------------------------------------------------------------------------
     def random_cell(self) -> str:
@@ -152,9 +163,11 @@ class TrainingPanel(WidgetView):
                 space, self.cell, dataset=self.dataset_picker.value, steps=steps,
                 snapshot_every=int(self.snapshot_box.value), model=self.model_picker.value,
                 callbacks=[LiveCallback(self._on_event)], **self.options)
-        except Exception as err:
+        except Exception as err:  # bad input: said in the panel, no traceback in the log
+            self.error = err
             self.status.value = f"<span style='color:#c00'>{html.escape(str(err))}</span>"
-            raise
+            return self
+        self.error = None
         self.result = None
         self.progress.max, self.progress.value = steps, 0
         self.progress.description = f"0 / {steps}"
@@ -169,7 +182,7 @@ class TrainingPanel(WidgetView):
             self._run()
         return self
 
-    def _run(self) -> TrainResult:
+    def _run(self) -> TrainResult | None:
         assert self.trainer is not None
         try:
             self.result = self.trainer.run()
@@ -179,8 +192,9 @@ class TrainingPanel(WidgetView):
                                  f"{r.wall_seconds:.1f} s; accuracy {acc:.1f} %")
             return r
         except Exception as err:
+            self.error = err
             self.status.value = f"<span style='color:#c00'>failed: {html.escape(str(err))}</span>"
-            raise
+            return None
         finally:
             self.train_button.disabled, self.stop_button.disabled = False, True
 
@@ -192,9 +206,13 @@ class TrainingPanel(WidgetView):
             self.trainer.request_stop()
 
     def wait(self, timeout: float | None = None) -> TrainResult | None:
-        """Wait for a background run to end (re-raising its error); return the result."""
+        """Wait for a background run to end and return the result; raise what went wrong
+        (bad input to the last :meth:`train`, or the run's error), which a click only shows
+        in the panel."""
         if self.run_handle is not None:
             self.run_handle.wait(timeout)
+        if self.error is not None:
+            raise self.error
         return self.result
 
     # -- drawing -------------------------------------------------------------------------------
