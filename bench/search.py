@@ -402,7 +402,7 @@ def _print(results: list[dict[str, Any]], goals: dict[str, Any]) -> None:
 
 
 def _label(r: dict[str, Any]) -> str:
-    return f"{'NB201' if r['space'] == 'nb201' else 'NB101 1k'} {r['dataset']}"
+    return f"{'NB201' if r['space'] == 'nb201' else 'NB101 20k'} {r['dataset']}"
 
 
 if __name__ == "__main__":

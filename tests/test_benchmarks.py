@@ -43,8 +43,8 @@ def test_every_registered_benchmark_round_trips_ids(name):
 
 
 def test_table_sizes_and_percent_scale(nb101, nb201):
-    assert list_benchmarks() == ["nb101", "nb201"]
-    assert len(nb101) == 1000 and len(nb201) == 15625
+    assert list_benchmarks() == ["nb101", "nb101_1k", "nb201", "nb201_curves"]
+    assert len(nb101) == 20_001 and len(nb201) == 15625
     t = nb101.table()
     raw = read_table("nb101")
     np.testing.assert_allclose(t["cifar10/val@108"], raw["val_acc_108"] * 100)
@@ -71,7 +71,7 @@ def test_query_one_cell_by_any_handle(nb201):
     by_cell = nb201.query(space.parse(row["arch"]))
     pd.testing.assert_frame_equal(by_index, by_string)
     pd.testing.assert_frame_equal(by_index, by_cell)
-    assert len(by_index) == 9  # 3 datasets x (12 val, 12 test, 200 test)
+    assert len(by_index) == 10  # 3 datasets x (12 val, 12 test, 200 test) + CIFAR-10 val@200
     final = by_index.query("dataset == 'cifar100' and epochs == 200")["accuracy"].item()
     assert final == pytest.approx(row["c100_test_200"])
     assert (nb201.final_accuracy(row["arch"], dataset="cifar100")

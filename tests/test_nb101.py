@@ -46,7 +46,7 @@ FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 @pytest.fixture(scope="module")
 def table() -> Any:
-    return read_table("nb101")
+    return read_table("nb101_1k")
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,12 @@ import pandas as pd
 from workbench._checks import check_int, check_real
 from workbench._registry import Registry
 from workbench._tables import CellNotInTableError, read_table
+from workbench.benchmarks._hardware import (
+    COST_UNITS,
+    CostColumn,
+    cost_column_values,
+    cost_metrics_frame,
+)
 from workbench.spaces import RngLike, SearchSpace, as_rng, get_space
 
 
@@ -50,13 +56,17 @@ class TabularBenchmark(ABC):
     final: ClassVar[dict[str, Fidelity]]  # dataset -> the column used as "final accuracy"
 
     def __init__(self) -> None:
-        self.raw = read_table(self.name)
+        self.raw = self._load_raw()
         self.space: SearchSpace = get_space(self.space_name)
         self._ids = self.raw[self.id_column].astype(str).to_numpy()
         self._pos = {k: i for i, k in enumerate(self._ids)}
         self._cells = self._cell_strings()
 
     # -- subclass hooks ---------------------------------------------------------------------
+    def _load_raw(self) -> pd.DataFrame:
+        """The raw table (hook; default: the bundled table named like the benchmark)."""
+        return read_table(self.name)
+
     @abstractmethod
     def _cell_strings(self) -> np.ndarray:
         """Canonical cell string of every row, in table order."""
@@ -122,11 +132,11 @@ class TabularBenchmark(ABC):
     # -- queries ----------------------------------------------------------------------------
     def table(self) -> pd.DataFrame:
         """All cells (wide): id, cell string, params and each accuracy column in percent."""
-        out = pd.DataFrame({"cell_id": self._ids, "cell": self._cells,
-                            "params": self._params()})
+        cols: dict[str, Any] = {"cell_id": self._ids, "cell": self._cells,
+                                "params": self._params()}
         for f in self.fidelities:
-            out[f.label] = self.raw[f.column].to_numpy() * f.scale
-        return out
+            cols[f.label] = self.raw[f.column].to_numpy() * f.scale
+        return pd.DataFrame(cols)
 
     def query(self, cell: Any, *, dataset: str | None = None, epochs: int | None = None
               ) -> pd.DataFrame:
@@ -162,11 +172,88 @@ class TabularBenchmark(ABC):
         f = self.fidelity(dataset=dataset, epochs=epochs, split=split)
         return pd.Series(self.raw[f.column].to_numpy() * f.scale, index=self._ids, name=f.label)
 
-    def cost(self, cell: Any, *, dataset: str | None = None, epochs: float) -> float:
-        """Simulated seconds to train ``cell`` for ``epochs`` epochs (see the cost model)."""
-        epochs = check_real("epochs", epochs, minimum=0)
-        return self._cost_row(self.row(cell), dataset=self._check_dataset(dataset),
-                              epochs=epochs)
+    def cost(self, cell: Any, *, dataset: str | None = None, epochs: float | None = None,
+             metric: str | None = None, device: str | None = None) -> float:
+        """A cost of ``cell``: with ``epochs``, the simulated seconds to train it that long (see
+        the cost model); with ``metric`` / ``device``, its inference cost as tabulated, e.g.
+        ``cost(cell, metric="latency", device="pixel3")`` in ms (:meth:`cost_metrics` lists
+        them; ``metric="params"``: millions of parameters)."""
+        if metric is None and device is None:
+            if epochs is None:
+                raise ValueError("give epochs= (training seconds) or metric= / device= (an "
+                                 f"inference cost; available: {self._cost_choices(dataset)})")
+            epochs = check_real("epochs", epochs, minimum=0)
+            return self._cost_row(self.row(cell), dataset=self._check_dataset(dataset),
+                                  epochs=epochs)
+        if epochs is not None:
+            raise ValueError(f"epochs={epochs!r} goes with training seconds, not with "
+                             f"metric={metric!r} / device={device!r}")
+        values = self._cost_values(metric or "latency", device, dataset)
+        return float(values[self._position(cell)])
+
+    # -- inference costs (latency, energy, params) -------------------------------------------
+    def _cost_columns(self) -> tuple[CostColumn, ...]:
+        """Hook: the tabulated inference-cost columns of this table (default: none)."""
+        return ()
+
+    def cost_metrics(self, *, dataset: str | None = None) -> pd.DataFrame:
+        """The inference costs :meth:`cost` knows: dataset, device, metric, unit, source (all
+        datasets unless ``dataset``); ``params`` (device ``-``) is always there."""
+        cols = [c for c in self._cost_columns()
+                if dataset is None or c.dataset == self._check_dataset(dataset)]
+        frame = cost_metrics_frame(tuple(cols))
+        params = pd.DataFrame([{"dataset": ds, "device": "-", "metric": "params",
+                                "unit": COST_UNITS["params"], "source": self.name,
+                                "description": "parameters of the benchmark network"}
+                               for ds in ([self._check_dataset(dataset)] if dataset is not None
+                                          else self.datasets)])
+        return pd.concat([params, frame], ignore_index=True)
+
+    def _cost_choices(self, dataset: str | None) -> list[tuple[str, str]]:
+        ds = self._check_dataset(dataset)
+        return [("params", "-")] + [(c.metric, c.device) for c in self._cost_columns()
+                                    if c.dataset == ds]
+
+    def _cost_values(self, metric: str, device: str | None, dataset: str | None) -> np.ndarray:
+        ds = self._check_dataset(dataset)
+        if metric == "params":
+            if device not in (None, "-"):
+                raise ValueError(f"metric 'params' has no device, got device={device!r}")
+            return self._params().astype(np.float64) / 1e6
+        for c in self._cost_columns():
+            if c.dataset == ds and c.metric == metric and c.device == device:
+                return cost_column_values(c, len(self))
+        choices = self._cost_choices(ds)
+        devices = sorted({d for m, d in choices if m == metric})
+        if device is None and devices:
+            raise ValueError(f"metric {metric!r} needs a device; available for {ds!r}: "
+                             f"{devices}")
+        raise ValueError(f"no {self.name} cost metric={metric!r}, device={device!r} for "
+                         f"dataset {ds!r}; available (metric, device): {choices}")
+
+    def all_costs(self, metric: str = "latency", device: str | None = None, *,
+                  dataset: str | None = None) -> pd.Series:
+        """One inference cost of every cell (see :meth:`cost`), by cell id in table order."""
+        ds = self._check_dataset(dataset)
+        values = self._cost_values(metric, device, ds)
+        name = f"{ds}/{metric}" if metric == "params" else f"{ds}/{device}_{metric}"
+        return pd.Series(values, index=pd.Index(self._ids, name="cell_id"), name=name)
+
+    def costs(self, *, dataset: str | None = None) -> pd.DataFrame:
+        """Every tabulated inference cost of every cell, tidy: cell_id, dataset, device, metric,
+        value, unit, source (one row per cell and cost; ``dataset`` keeps one)."""
+        frames = []
+        for rec in self.cost_metrics(dataset=dataset).itertuples(index=False):
+            dev = None if rec.metric == "params" else str(rec.device)
+            values = self._cost_values(str(rec.metric), dev, str(rec.dataset))
+            frames.append(pd.DataFrame({"cell_id": self._ids, "dataset": rec.dataset,
+                                        "device": rec.device, "metric": rec.metric,
+                                        "value": values, "unit": rec.unit,
+                                        "source": rec.source}))
+        out = pd.concat(frames, ignore_index=True)
+        for col in ("dataset", "device", "metric", "unit", "source"):
+            out[col] = out[col].astype("category")
+        return out
 
     def best(self, *, dataset: str | None = None) -> tuple[str, float]:
         """Id and final accuracy (%) of the table's best cell."""
@@ -251,7 +338,8 @@ def list_benchmarks() -> list[str]:
 
 
 def get_benchmark(name: str, **kwargs: Any) -> TabularBenchmark:
-    """A newly loaded tabular benchmark: 'nb101' (NAS-Bench-101 1k) or 'nb201' (NAS-Bench-201).
+    """A newly loaded tabular benchmark: 'nb101' (NAS-Bench-101, 20k cells), 'nb101_1k' (its
+    first 1,000), 'nb201' (NAS-Bench-201) or 'nb201_curves' (cells 0-199, every epoch).
 
     ``kwargs`` go to its class (e.g. nb201's ``cost_model``); ValueError naming the registered
     benchmarks when ``name`` is not one of them."""

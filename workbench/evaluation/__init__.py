@@ -1,6 +1,6 @@
 """Judging predictors: rank, selection and error metrics with bootstrap CIs, the simple baselines
-every claim must beat, grouped cross-validation, sample-size curves and cost accounting (no
-plotting: see ``workbench.viz``)."""
+every claim must beat, grouped cross-validation, sample-size curves, learning-curve extrapolation
+on real curves and cost accounting (no plotting: see ``workbench.viz``)."""
 
 from workbench.evaluation._compare import (
     TIDY_COLUMNS,
@@ -19,6 +19,7 @@ from workbench.evaluation._curves import (
     summarize_curves,
     training_rows,
 )
+from workbench.evaluation._extrapolation import EXTRAPOLATION_COLUMNS, extrapolation_scores
 from workbench.evaluation._metrics import (
     METRICS,
     ArrayLike,
@@ -45,6 +46,7 @@ from workbench.evaluation._metrics import (
 
 __all__ = [
     "CURVE_COLUMNS",
+    "EXTRAPOLATION_COLUMNS",
     "METRICS",
     "TIDY_COLUMNS",
     "ArrayLike",
@@ -58,6 +60,7 @@ __all__ = [
     "compare_predictors",
     "curve_table",
     "evaluate_predictions",
+    "extrapolation_scores",
     "grouped_cross_validate",
     "grouped_folds",
     "kendall_tau",

@@ -36,6 +36,12 @@ from workbench.search._base import (
 )
 from workbench.search._candidates import CandidatePool, PooledBackend, SpacePool, SubsetPool
 from workbench.search._combine import CombinedRanker, normalised_ranks, zscores
+from workbench.search._constraint import (
+    CostConstraint,
+    constrained,
+    pareto_front,
+    pareto_mask,
+)
 from workbench.search._dynamics_ranker import DynamicsRanker, GraphRanker
 from workbench.search._evaluator import BackendEvaluator
 from workbench.search._evolution import RegularizedEvolution
@@ -89,6 +95,7 @@ __all__ = [
     "BatchRanker",
     "CandidatePool",
     "CombinedRanker",
+    "CostConstraint",
     "DynamicsRanker",
     "Evaluation",
     "FunctionRanker",
@@ -124,6 +131,7 @@ __all__ = [
     "as_ranker",
     "brute_force",
     "channel_space",
+    "constrained",
     "get_search",
     "hyperband_brackets",
     "incumbent_positions",
@@ -136,6 +144,8 @@ __all__ = [
     "normalised_ranks",
     "offline_phase",
     "paper_example",
+    "pareto_front",
+    "pareto_mask",
     "register_search",
     "regret_at",
     "resample_curves",

@@ -17,6 +17,7 @@ from workbench.search._base import (
     check_budget,
     register_search,
 )
+from workbench.search._constraint import CostConstraint, constrained
 from workbench.spaces import RngLike
 
 
@@ -37,7 +38,10 @@ class RegularizedEvolution(Search):
     def __init__(self, backend: Backend, population: int = 20, sample_size: int = 5,
                  budget: float | None = None, *, seed: RngLike = 0,
                  ranker: RankerLike = "observed", max_evaluations: int | None = None,
-                 max_attempts: int = 50) -> None:
+                 max_attempts: int = 50,
+                 constraint: CostConstraint | None = None) -> None:
+        self.constraint = constraint
+        backend = constrained(backend, constraint)  # only feasible cells from here on
         super().__init__(backend, seed=seed, ranker=ranker)
         self.population_size = check_int("population", population, minimum=1)
         self.sample_size = check_int("sample_size", sample_size, minimum=1)

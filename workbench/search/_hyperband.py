@@ -17,6 +17,7 @@ from workbench.search._base import (
     check_eta,
     register_search,
 )
+from workbench.search._constraint import CostConstraint, constrained
 from workbench.search._sh import SuccessiveHalving, sh_schedule
 from workbench.spaces import RngLike
 
@@ -62,7 +63,9 @@ class Hyperband(Search):
     def __init__(self, backend: Backend, min_budget: float | None = None,
                  max_budget: float | None = None, eta: float = 3, *, seed: RngLike = 0,
                  ranker: RankerLike = "observed", repeats: int | None = 1,
-                 resume: bool = True) -> None:
+                 resume: bool = True, constraint: CostConstraint | None = None) -> None:
+        self.constraint = constraint
+        backend = constrained(backend, constraint)  # only feasible cells from here on
         super().__init__(backend, seed=seed, ranker=ranker)
         self.eta = check_eta(eta)
         min_budget = backend.min_budget if min_budget is None else min_budget

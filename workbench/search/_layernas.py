@@ -107,7 +107,7 @@ class LayerwiseSpace(Generic[Opt]):
     def __init__(self, layers: Sequence[Sequence[Opt]], cost_fn: Evaluator[Opt],
                  default: Sequence[Opt] | None = None, name: str = "layerwise", *,
                  format_fn: Callable[[tuple[Opt, ...]], str] | None = None,
-                 enumerate_limit: int = 200_000) -> None:
+                 enumerate_limit: int = 200_000, unit: str = "") -> None:
         if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or not layers:
             raise ValueError(f"layers must be a non-empty list of option lists, got {layers!r}")
         opts: list[tuple[Opt, ...]] = []
@@ -127,6 +127,8 @@ class LayerwiseSpace(Generic[Opt]):
         check_int("enumerate_limit", enumerate_limit, minimum=0)
         self.layers: tuple[tuple[Opt, ...], ...] = tuple(opts)
         self.name = str(name)
+        #: Unit of the costs ('ms', 'mJ'; '' when unnamed), shown in bucket labels.
+        self.unit = str(unit)
         self._cost_fn = cost_fn
         self._format_fn = format_fn
         self._index = [{o: k for k, o in enumerate(layer)} for layer in self.layers]
@@ -370,7 +372,10 @@ class LayerNAS(Search):
     :class:`LayerwiseProblem` (scored by its evaluator through a :class:`ProblemBackend`) or a
     :class:`LayerwiseSpace` with ``evaluator(candidate) -> score`` (optional ``eval_seconds``,
     ``truth``). ``problem=`` searches that problem whatever the backend; any other backend
-    needs one. ``target`` (lo, hi) defaults to the problem's, else the whole cost range.
+    needs one. ``target`` (lo, hi) defaults to the problem's, else the whole cost range; a
+    single number is a budget (lo = the cheapest cost). On NB201, ``cost`` may also be
+    ``(metric, device)``, a tabulated inference cost such as ``("latency", "pixel3")`` (ms, on
+    the backend's dataset), or a function of an ``NB201Cell``: the paper's latency setting.
     Candidates are ranked by the ranker (default: the observed score).
 
     History: one row per generated child (trained, re-inserted for free, rejected or dropped
@@ -394,7 +399,8 @@ class LayerNAS(Search):
                  buckets_per_layer: int = 4, capacity_H: int = 2, candidates_per_iter: int = 2,
                  *, seed: RngLike = 0, ranker: RankerLike = "observed",
                  range_rule: str = "paper", problem: LayerwiseProblem | None = None,
-                 budget: float | None = None, cost: str = "params",
+                 budget: float | None = None,
+                 cost: str | tuple[str, str] | Callable[[Any], float] = "params",
                  eval_seconds: Callable[[Candidate], float] | None = None,
                  truth: Evaluator | None = None) -> None:
         for name, v in (("buckets_per_layer", buckets_per_layer), ("capacity_H", capacity_H),
@@ -414,6 +420,8 @@ class LayerNAS(Search):
         if target is None:
             target = (self.problem.target if self.problem is not None
                       and self.problem.target is not None else space.cost_range())
+        elif isinstance(target, (int, float)) and not isinstance(target, bool):
+            target = (min(space.cost_range()[0], float(target)), float(target))  # a budget
         self.target = _check_target(target)
         self.buckets_per_layer = int(buckets_per_layer)
         self.capacity_H = int(capacity_H)
@@ -496,7 +504,12 @@ class LayerNAS(Search):
         return [(float(a), float(b)) for a, b in itertools.pairwise(edges)]
 
     def bucket_label(self, layer: int, bucket: int) -> str:
-        """Label of a bucket: its integer costs ('6-7', '8', '-' for none) or its float bounds."""
+        """Label of a bucket: its integer costs ('6-7', '8', '-' for none) or its float bounds,
+        followed by the space's cost unit when it has one ('2.1-3.4 ms')."""
+        label = self._bucket_span(layer, bucket)
+        return f"{label} {self.space.unit}" if self.space.unit and label != "-" else label
+
+    def _bucket_span(self, layer: int, bucket: int) -> str:
         a, b = self.bucket_bounds(layer)[bucket]
         last = bucket == self.buckets_per_layer - 1
         if self._integer:
@@ -749,7 +762,8 @@ class LayerNAS(Search):
 
 
 def _layerwise_setup(backend: Any, evaluator: Evaluator | None,
-                     problem: LayerwiseProblem | None, cost: str,
+                     problem: LayerwiseProblem | None,
+                     cost: str | tuple[str, str] | Callable[[Any], float],
                      eval_seconds: Callable[[Candidate], float] | None, truth: Evaluator | None
                      ) -> tuple[Backend, LayerwiseSpace, Callable[[tuple[Any, ...]], Any] | None,
                                 LayerwiseProblem | None]:

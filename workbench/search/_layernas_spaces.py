@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from workbench.data import num_classes
@@ -92,15 +93,19 @@ def _ops_of(cell: str) -> tuple[str, ...]:
     return tuple(part.split("~")[0] for part in cell.replace("+", "|").split("|") if part)
 
 
-def nb201_space(benchmark: Any = None, dataset: str = "cifar10", cost: str = "params"
+def nb201_space(benchmark: Any = None, dataset: str = "cifar10",
+                cost: str | tuple[str, str] | Callable[[Any], float] = "params"
                 ) -> LayerwiseSpace[str]:
     """NAS-Bench-201 as a :class:`LayerwiseSpace`: 6 search layers (the cell's edges, in
     cell-string order) of 5 ops, labelled by op codes ('33S1PN').
 
     Cost: ``"params"`` = the table's parameter count in millions (the CIFAR-10 network), or
     ``"flops"`` = forward multiply-accumulates in millions (:func:`nb201_macs` at the
-    dataset's resolution and classes). One space per (benchmark, dataset, cost) is kept, so its
-    cost caches are shared by every search on it.
+    dataset's resolution and classes), ``(metric, device)`` = a tabulated inference cost of the
+    dataset's network (``benchmark.all_costs``, e.g. ``("latency", "pixel3")`` in ms), or a
+    function of an ``NB201Cell``. A tabulated cost missing for a cell (NaN) counts as twice the
+    largest measured one. One space per (benchmark, dataset, cost) is kept, so its cost caches
+    are shared by every search on it.
     """
     from workbench.benchmarks import get_benchmark
 
@@ -109,28 +114,56 @@ def nb201_space(benchmark: Any = None, dataset: str = "cifar10", cost: str = "pa
         raise ValueError(f"benchmark must be the nb201 benchmark, got {benchmark!r}")
     if dataset not in bench.datasets:
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {list(bench.datasets)}")
+    if isinstance(cost, tuple):
+        if len(cost) != 2:
+            raise ValueError(f"cost must be 'params', 'flops', (metric, device) or a function, "
+                             f"got {cost!r}")
+        bench.all_costs(cost[0], cost[1], dataset=dataset)  # ValueError naming the choices
+        return _nb201_space(bench, dataset, cost)
+    if callable(cost) and not isinstance(cost, str):
+        return _nb201_space(bench, dataset, cost)
     if cost not in ("params", "flops"):
-        raise ValueError(f"cost must be 'params' or 'flops', got {cost!r}")
+        raise ValueError(f"cost must be 'params', 'flops', (metric, device) or a function, "
+                         f"got {cost!r}")
     return _nb201_space(bench, dataset if cost == "flops" else "cifar10", cost)
 
 
 @functools.lru_cache(maxsize=8)
-def _nb201_space(bench: Any, dataset: str, cost: str) -> LayerwiseSpace[str]:
-    from workbench.benchmarks import NB201_DATASETS, nb201_macs
-    from workbench.spaces import NB201_OPS
+def _nb201_space(bench: Any, dataset: str, cost: Any) -> LayerwiseSpace[str]:
+    from workbench.benchmarks import COST_UNITS, NB201_DATASETS, nb201_macs
+    from workbench.spaces import NB201_OPS, NB201Cell
 
-    if cost == "params":
+    name, unit = f"nb201-{cost}", ""
+    if isinstance(cost, tuple):
+        table = bench.table()
+        ops = [_ops_of(c) for c in table["cell"]]
+        values = bench.all_costs(cost[0], cost[1], dataset=dataset).to_numpy(dtype=float)
+        # A cell without a measurement (NaN, e.g. HW-NAS-Bench's Edge TPU) gets twice the largest
+        # measured cost: never within a target below that, so never an answer.
+        values = np.where(np.isnan(values), 2.0 * np.nanmax(values), values)
+        costs = dict(zip(ops, values, strict=True))
+        cost_fn: Callable[[tuple[str, ...]], float] = costs.__getitem__
+        name = f"nb201-{cost[1]}-{cost[0]}"
+        unit = COST_UNITS.get(cost[0], "")
+    elif callable(cost) and not isinstance(cost, str):
+        fn = cost
+
+        def cost_fn(c: tuple[str, ...]) -> float:
+            return float(fn(NB201Cell(c)))
+
+        name = f"nb201-{getattr(fn, '__name__', 'cost')}"
+    elif cost == "params":
         table = bench.table()
         ops = [_ops_of(c) for c in table["cell"]]
         costs = dict(zip(ops, table["params"].to_numpy(dtype=float) / 1e6, strict=True))
-        cost_fn: Callable[[tuple[str, ...]], float] = costs.__getitem__
+        cost_fn = costs.__getitem__
     else:
         res, classes = NB201_DATASETS[dataset][1], num_classes(dataset)
 
         def cost_fn(c: tuple[str, ...]) -> float:
             return nb201_macs(c, resolution=res, num_classes=classes) / 1e6
 
-    return LayerwiseSpace([NB201_OPS] * 6, cost_fn, name=f"nb201-{cost}",
+    return LayerwiseSpace([NB201_OPS] * 6, cost_fn, name=name, unit=unit,
                           format_fn=lambda c: "".join(NB201_CODES[o] for o in c))
 
 

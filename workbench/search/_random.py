@@ -15,6 +15,7 @@ from workbench.search._base import (
     rank_order,
     register_search,
 )
+from workbench.search._constraint import CostConstraint, constrained
 from workbench.spaces import RngLike
 
 
@@ -29,7 +30,10 @@ class RandomSearch(Search):
 
     def __init__(self, backend: Backend, budget: float | None = None, batch: int = 1, *,
                  seed: RngLike = 0, ranker: RankerLike = "observed",
-                 max_evaluations: int | None = None) -> None:
+                 max_evaluations: int | None = None,
+                 constraint: CostConstraint | None = None) -> None:
+        self.constraint = constraint
+        backend = constrained(backend, constraint)  # only feasible cells from here on
         super().__init__(backend, seed=seed, ranker=ranker)
         self.budget = check_budget("budget", backend.max_budget if budget is None else budget)
         backend.fidelity(self.budget)  # validates against the backend

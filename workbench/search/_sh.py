@@ -21,6 +21,7 @@ from workbench.search._base import (
     rank_order,
     register_search,
 )
+from workbench.search._constraint import CostConstraint, constrained
 from workbench.spaces import RngLike
 
 RUNG_COLUMNS = ("rung", "candidate", "cell", "budget", "fidelity", "score", "ranker_score",
@@ -65,7 +66,10 @@ class SuccessiveHalving(Search):
     def __init__(self, backend: Backend, n: int | None = None, min_budget: float | None = None,
                  max_budget: float | None = None, eta: float = 3, *, seed: RngLike = 0,
                  ranker: RankerLike = "observed", candidates: Sequence[Any] | None = None,
-                 resume: bool = True) -> None:
+                 resume: bool = True,
+                 constraint: CostConstraint | None = None) -> None:
+        self.constraint = constraint
+        backend = constrained(backend, constraint)  # only feasible cells from here on
         super().__init__(backend, seed=seed, ranker=ranker)
         self.eta = check_eta(eta)
         min_budget = backend.min_budget if min_budget is None else min_budget

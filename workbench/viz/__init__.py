@@ -4,7 +4,7 @@ Training: learning curves, feature heatmaps and per-layer lines (weights vs grad
 values at one snapshot, t-SNE of runs' feature maps. Tables: cheap signals vs accuracy,
 rank correlations with bootstrap CIs, predicted vs true, predictors' sample-size curves.
 Search: regret bands over seeds, any search's scores against cost, the Successive Halving
-rung diagram, LayerNAS bucket tables.
+rung diagram, LayerNAS bucket tables, the accuracy-vs-latency Pareto front with search paths.
 Registry: ``list_figures()``; ``get_figure(name, title=...)(inputs)`` runs a named pair of
 data and plot steps. Export: HTML always, PNG/SVG/PDF with kaleido >= 1 and a Chrome
 (:func:`static_export_available`).
@@ -49,6 +49,7 @@ from workbench.viz._nap2 import (
     rung_table_html,
     rung_taus_frame,
 )
+from workbench.viz._pareto import PARETO_COLUMNS, pareto_data, plot_pareto
 from workbench.viz._predictors import plot_predicted_vs_true, predicted_vs_true_data
 from workbench.viz._sample_size import (
     CURVE_DATA_COLUMNS,
@@ -84,6 +85,7 @@ __all__ = [
     "FIGURES",
     "LEARNING_CURVE_COLUMNS",
     "PAPER_TEMPLATE",
+    "PARETO_COLUMNS",
     "STATUS_COLORS",
     "FigureRecipe",
     "apply_theme",
@@ -104,6 +106,7 @@ __all__ = [
     "load_feature_set",
     "nap2_precision_frame",
     "nap2_results_frame",
+    "pareto_data",
     "plot_correlation_table",
     "plot_feature_heatmap",
     "plot_feature_lines",
@@ -111,6 +114,7 @@ __all__ = [
     "plot_learning_curves",
     "plot_nap2_precision",
     "plot_nap2_regret",
+    "plot_pareto",
     "plot_predicted_vs_true",
     "plot_regret",
     "plot_run_curves",

@@ -33,6 +33,7 @@ from workbench.viz._nap2 import (
     rung_table_data,
     rung_taus_frame,
 )
+from workbench.viz._pareto import pareto_data, plot_pareto
 from workbench.viz._predictors import plot_predicted_vs_true, predicted_vs_true_data
 from workbench.viz._sample_size import plot_sample_size_curves, sample_size_curve_data
 from workbench.viz._search import (
@@ -136,6 +137,7 @@ _BUILTIN: tuple[tuple[str, DataStep, PlotStep], ...] = (
     ("nap2_regret", nap2_results_frame, plot_nap2_regret),
     ("nap2_precision", nap2_precision_frame, plot_nap2_precision),
     ("sample_size_curves", sample_size_curve_data, plot_sample_size_curves),
+    ("pareto", pareto_data, plot_pareto),
 )
 for _name, _data, _plot in _BUILTIN:
     register_figure(_name, data=_data)(_plot)

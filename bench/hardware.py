@@ -1,0 +1,170 @@
+"""Benchmark `hardware`: LayerNAS under a latency target on HW-NAS-Bench's six devices, beside
+constrained RE, RS and SH at equal simulated training cost (NAS-Bench-201, CIFAR-10).
+
+For each device (``edgegpu`` = Jetson TX2, ``raspi4``, ``edgetpu``, ``pixel3``, ``eyeriss``,
+``fpga``) and each target quantile q (default 0.25 and 0.5): the latency budget T is the q-quantile
+of the device's latencies over the 15,625 cells; a cell is feasible when its latency <= T.
+"Top 1 %" = final accuracy (200-epoch CIFAR-10 *test*, the table's label) at or above the 99th
+percentile of the feasible cells' final accuracies. Every method observes validation accuracy
+(12-epoch val for trainings of 12 epochs, 200-epoch val for SH's top rung) and is judged on test.
+
+* LayerNAS: ``LayerNAS(backend, target=T, cost=("latency", device), budget=12)``: the six
+  edges as search layers, latency buckets (ms), ``--buckets`` buckets per layer, ``--capacity``
+  per bucket, 2 trainings per iteration, ``range_rule=--range-rule``, at most 200 trainings of
+  12 epochs (``run(max_evaluations=200)``). Goal: >= 95 % of seeds return a top-1 % feasible
+  cell.
+* RE / RS: ``constraint=CostConstraint(("latency", device), max_value=T)`` (only feasible
+  cells are sampled and mutated into), 12-epoch trainings, run until LayerNAS's simulated cost
+  of the same seed (``run(max_cost=...)``).
+* SH: constrained, two rungs (12 epochs, then 200 epochs for the top 1/eta, eta = ``--sh-eta``),
+  with n set so that its planned cost (mean feasible per-epoch cost) matches LayerNAS's; its
+  actual cost ratio is reported.
+* ceiling: the feasible cell with the best 12-epoch validation accuracy (what a search that
+  trained every feasible cell for 12 epochs would return): whether it is top-1 % says how far a
+  12-epoch observation can go.
+
+Costs are the table's simulated seconds (``NB201CostModel``). Settings chosen on seeds
+1000-1019 (``--first-seed 1000 --seeds 20``), reported on seeds 0-99.
+
+    python bench/hardware.py [--seeds 100] [--quantiles 0.25 0.5] [--buckets 16] [--capacity 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import write_results
+
+from workbench.benchmarks import HW_DEVICES
+from workbench.search import (
+    CostConstraint,
+    LayerNAS,
+    RandomSearch,
+    RegularizedEvolution,
+    SuccessiveHalving,
+    TabularBackend,
+)
+
+DEVICES = tuple(HW_DEVICES)
+METHODS = ("LayerNAS", "RE", "RS", "SH")
+
+
+def _ci(values: list[float]) -> dict[str, float]:
+    """Mean, its 95 % normal CI half-width and n."""
+    v = np.asarray(values, dtype=float)
+    half = 1.96 * v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else math.nan
+    return {"mean": float(v.mean()), "ci95": float(half), "n": len(v)}
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    """95 % Wilson interval of a proportion k / n."""
+    z = 1.96
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Namespace
+               ) -> dict[str, Any]:
+    bench = backend.benchmark
+    lat = bench.all_costs("latency", device)  # NaN where unmeasured (Edge TPU): infeasible
+    final = bench.all_accuracies()
+    val12 = bench.all_accuracies(epochs=12, split="val")
+    limit = float(lat.quantile(q))  # over the measured cells
+    feasible = lat.index[lat <= limit]
+    fin = final.loc[feasible]
+    top = float(np.quantile(fin, 0.99))
+    best_final = float(fin.max())
+    ceiling_id = str(val12.loc[feasible].idxmax())
+    constraint = CostConstraint(("latency", device), max_value=limit)
+    view = constraint.restrict(backend)
+    per_epoch = float(np.mean([backend._cost(backend.candidates.position(i), 12) / 12
+                               for i in feasible[:: max(1, len(feasible) // 300)]]))
+    out: dict[str, list[float]] = {f"{m}_{k}": [] for m in METHODS
+                                   for k in ("top1", "regret", "cost", "trainings", "latency")}
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        nas = LayerNAS(backend, target=limit, cost=("latency", device), budget=12, seed=seed,
+                       buckets_per_layer=args.buckets, capacity_H=args.capacity,
+                       range_rule=args.range_rule)
+        # a step trains up to 2 cells: stop early enough never to pass --max-trainings
+        nas.run(max_evaluations=args.max_trainings - 1)
+        budget = float(nas.total_cost)
+        re_ = RegularizedEvolution(view, population=args.population, sample_size=5, budget=12,
+                                   seed=seed)
+        re_.run(max_cost=budget)
+        rs = RandomSearch(view, budget=12, seed=seed)
+        rs.run(max_cost=budget)
+        eta = args.sh_eta
+        n = max(2, int(budget / (per_epoch * (12 + (200 - 12) / eta))))
+        sh = SuccessiveHalving(view, n=n, min_budget=12, max_budget=200, eta=eta, seed=seed)
+        sh.run()
+        for name, s in (("LayerNAS", nas), ("RE", re_), ("RS", rs), ("SH", sh)):
+            cid = str(backend.cell_id(s.best()[0]))
+            out[f"{name}_top1"].append(float(final[cid] >= top))
+            out[f"{name}_regret"].append(best_final - float(final[cid]))
+            out[f"{name}_cost"].append(float(s.total_cost) / budget)
+            out[f"{name}_trainings"].append(float(s.n_evaluations))
+            out[f"{name}_latency"].append(float(lat[cid]))
+            assert lat[cid] <= limit, (name, device, cid)  # never an infeasible answer
+    row: dict[str, Any] = {
+        "device": device, "device_name": HW_DEVICES[device], "quantile": q,
+        "target_ms": limit, "feasible_cells": len(feasible), "top1_threshold": top,
+        "best_feasible_final": best_final,
+        "ceiling_val12_best_is_top1": bool(final[ceiling_id] >= top),
+        "ceiling_val12_best_final": float(final[ceiling_id]),
+    }
+    for m in METHODS:
+        k = int(sum(out[f"{m}_top1"]))
+        row[m] = {"top1_rate": k / args.seeds, "top1_wilson95": _wilson(k, args.seeds),
+                  "regret": _ci(out[f"{m}_regret"]),
+                  "cost_vs_layernas": _ci(out[f"{m}_cost"]),
+                  "trainings": _ci(out[f"{m}_trainings"]),
+                  "max_latency_ms": max(out[f"{m}_latency"])}
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=100)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--quantiles", type=float, nargs="+", default=[0.25, 0.5])
+    ap.add_argument("--devices", nargs="+", default=list(DEVICES), choices=DEVICES)
+    ap.add_argument("--buckets", type=int, default=16)
+    ap.add_argument("--capacity", type=int, default=2)
+    ap.add_argument("--range-rule", default="exact", choices=("paper", "exact"))
+    ap.add_argument("--max-trainings", type=int, default=200)
+    ap.add_argument("--population", type=int, default=20)
+    ap.add_argument("--sh-eta", type=float, default=5.0)
+    ap.add_argument("--name", default="hardware")
+    args = ap.parse_args()
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    backend = TabularBackend("nb201", "cifar10")
+    rows = []
+    for q in args.quantiles:
+        for device in args.devices:
+            row = run_device(backend, device, q, args)
+            rows.append(row)
+            print(f"q={q} {device:8s} T={row['target_ms']:.3g} ms  feasible {row['feasible_cells']}"
+                  f"  top1: " + "  ".join(f"{m} {row[m]['top1_rate']:.2f}" for m in METHODS)
+                  + f"  LayerNAS trainings {row['LayerNAS']['trainings']['mean']:.0f}"
+                  f"  ceiling {row['ceiling_val12_best_is_top1']}", flush=True)
+    settings = {k: v for k, v in vars(args).items() if k != "name"}
+    path = write_results(args.name, {
+        "settings": settings, "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "seconds": time.perf_counter() - t0, "rows": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
