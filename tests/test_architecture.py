@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("search",),
     ("viz",),
-    ("widgets",),
+    ("widgets", "integrations"),
 )
 #: Top-level modules: the highest layer (they may import one another).
 TOP_MODULES = frozenset({"__init__", "__main__", "cli", "demo", "report"})

@@ -35,6 +35,11 @@ def test_torch_is_pinned_exactly_and_torchvision_never_required():
 @pytest.mark.parametrize("name", ["nasbench101_1k.csv.gz", "nasbench201.csv.gz",
                                   "nasbench201_zc_cifar10.csv.gz",
                                   "nasbench201_zc_ImageNet16-120.csv.gz",
+                                  "nasbench101_20k.csv.gz", "nasbench201_hw_cifar10.csv.gz",
+                                  "nasbench201_hw_cifar100.csv.gz",
+                                  "nasbench201_hw_ImageNet16-120.csv.gz",
+                                  "nasbench201_latency.csv.gz", "nasbench201_curves_200.csv.gz",
+                                  "nasbench201_val200_cifar10.csv.gz",
                                   "cifar10_sample.npz", "README.md"])
 def test_bundled_files_present(name):
     assert bundled_path(name).stat().st_size > 0

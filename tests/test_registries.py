@@ -377,6 +377,7 @@ def figure_inputs(tmp_path_factory, nb201_backend) -> dict[str, Any]:
         "sh_rungs": (sh,),
         "search_progress": (sh,),
         "layernas_buckets": (nas,),
+        "pareto": (nb201_backend.benchmark, "latency", "pixel3", {"SH": sh}),
         "rung_scores": (sh,),
         "rung_taus": (sh,),
         "nap2_regret": (results,),

@@ -189,7 +189,8 @@ def test_run_store_keeps_runs_and_their_snapshots(tmp_path):
         sh.run(progress=False)
     runs = store.runs()
     assert len(runs) == 3
-    assert runs["status"].value_counts().to_dict() == {"running": 2, "done": 1}
+    # the two dropped at the first rung are handed back when the backend closes
+    assert runs["status"].value_counts().to_dict() == {"pending": 2, "done": 1}
     assert sorted(runs["steps_done"].tolist()) == [3, 3, 9]
     done = runs.loc[runs.status == "done", "run_id"].item()
     state, extra = store.load_checkpoint(done)

@@ -23,6 +23,7 @@ from workbench.store import (
     StoreError,
     StoreVersionError,
     UnknownRunError,
+    default_worker,
     run_key,
 )
 
@@ -109,10 +110,10 @@ def test_status_transitions(store: RunStore) -> None:
     except RuntimeError as err:
         store.mark_failed(c, err)
     assert "RuntimeError: boom" in store.get(c)["error"]
-    assert store.claim(d)
+    assert store.claim(d)  # held by this live process: a restarting collection leaves it
     assert store.counts() == {"pending": 0, "running": 1, "done": 1, "diverged": 1, "failed": 1}
-
-    assert store.reset_unfinished() == 1  # a collection restarting after a crash
+    assert store.reset_unfinished() == 0 and store.holds(d, default_worker())
+    assert store.reset_unfinished(force=True) == 1  # every claim, live or not
     assert store.get(d)["status"] == "pending" and store.get(d)["worker"] is None
     assert list(store.pending()["run_id"]) == [d]
     assert store.reset_unfinished() == 0

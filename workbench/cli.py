@@ -1,4 +1,4 @@
-"""Command-line interface: ``train``, ``collect``, ``runs``, ``search``, ``demo`` and ``info``."""
+"""Command line: ``train``, ``collect``, ``runs``, ``verify``, ``search``, ``demo``, ``info``."""
 
 from __future__ import annotations
 
@@ -64,7 +64,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from workbench.collect import collect
 
     if args.cells_file:
-        cells: Any = [ln.strip() for ln in Path(args.cells_file).read_text().splitlines()
+        path = Path(args.cells_file)
+        if not path.is_file():
+            raise ValueError(f"--cells-file {args.cells_file}: no such file")
+        cells: Any = [ln.strip() for ln in path.read_text().splitlines()
                       if ln.strip() and not ln.startswith("#")]
     elif args.cells:
         cells = args.cells
@@ -74,9 +77,35 @@ def cmd_collect(args: argparse.Namespace) -> int:
                    dataset=args.dataset, model=args.model, seeds=args.seeds,
                    data=_data_config(args), sample_seed=args.sample_seed, workers=args.workers,
                    device=args.device, checkpoint=args.checkpoint,
-                   retry_failed=args.retry_failed, **_backend_options(args))
+                   retry_failed=args.retry_failed, repair=args.repair,
+                   **_backend_options(args))
+    return _report_rows(rows, args)
+
+
+def _report_rows(rows: Any, args: argparse.Namespace) -> int:
+    """Print a collection's status counts and why runs failed; 1 when any run failed."""
     print(rows["status"].value_counts().to_string())
+    failed = rows[rows["status"] == "failed"]
+    for _, row in failed.head(5).iterrows():
+        print(f"failed {row['run_id'][:8]} ({row['cell_id']}): {_last_line(row['error'])}",
+              file=sys.stderr)
+    running = int((rows["status"] == "running").sum())
+    if running:
+        print(f"{running} runs are being trained by other processes (see `workbench runs "
+              f"--store {args.store} --status running`)", file=sys.stderr)
+    if len(failed):
+        print(f"{len(failed)} runs failed; after fixing the cause, rerun with --retry-failed",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def _last_line(error: Any, width: int = 100) -> str:
+    """The last non-empty line of a stored traceback, shortened to ``width`` characters."""
+    if not isinstance(error, str) or not error.strip():
+        return ""
+    line = [ln for ln in error.strip().splitlines() if ln.strip()][-1].strip()
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -103,12 +132,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         cell = get_benchmark(args.space).sample_ids(1, rng=args.seed)[0]
     args.cells, args.cells_file, args.n = [cell], None, None
     args.seeds, args.sample_seed, args.workers = [args.seed], 0, 0
-    args.checkpoint, args.retry_failed = True, False
+    args.checkpoint, args.repair = True, False
     return cmd_collect(args)
 
 
+def cmd_runs_export(args: argparse.Namespace) -> int:
+    """``runs export --tensorboard DIR``: write the store's runs as TensorBoard event files."""
+    from workbench.integrations import export_tensorboard
+
+    if not args.tensorboard:
+        raise ValueError("runs export needs a target: --tensorboard DIR")
+    done = export_tensorboard(args.store, args.tensorboard, status=args.status or "done",
+                              progress=False)
+    print(f"{len(done)} runs ({int(done['scalars'].sum())} scalars) written to "
+          f"{args.tensorboard}; view them with: tensorboard --logdir {args.tensorboard}")
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
-    """List the runs of a store."""
+    """List the runs of a store (or ``runs export --tensorboard DIR`` them)."""
     import pandas as pd
 
     from workbench.store import RunStore
@@ -116,12 +158,41 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not (Path(args.store) / "index.sqlite").exists():
         print(f"no run store at {args.store}", file=sys.stderr)
         return 1
-    df = RunStore(args.store).runs(status=args.status)
+    if args.action == "export":
+        return cmd_runs_export(args)
+    df = RunStore(args.store, readonly=True).runs(status=args.status)
+    if len(df):
+        df["error"] = [_last_line(e, 60) for e in df["error"]]
     cols = [c for c in ("run_id", "space", "cell_id", "dataset", "seed", "status", "steps_done",
-                        "wall_seconds", "final_val_acc", "label") if c in df.columns]
-    with pd.option_context("display.width", 200, "display.max_rows", args.limit):
+                        "wall_seconds", "final_val_acc", "label", "error") if c in df.columns]
+    if len(df) and not df["error"].astype(bool).any():
+        cols.remove("error")
+    with pd.option_context("display.width", 250, "display.max_rows", args.limit,
+                           "display.max_colwidth", 60):
         print(df[cols].tail(args.limit).to_string(index=False) if len(df) else "no runs")
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check that every finished run's files exist and read back; --repair requeues the bad."""
+    from workbench.store import RunStore
+
+    store = RunStore(args.store, readonly=not args.repair)
+    bad = store.verify(deep=not args.shallow, repair=args.repair)
+    counts = store.counts()
+    checked = counts["done"] + counts["diverged"]
+    if not len(bad):
+        print(f"{checked} finished runs checked in {args.store}: all files present and readable")
+        return 0
+    for _, row in bad.iterrows():
+        print(f"{row['run_id']} ({row['status']}): {row['problem']}")
+    if args.repair:
+        print(f"{len(bad)} of {checked} finished runs requeued; their files were moved to "
+              "runs/<id>/.damaged-*; run the same collect again to retrain them")
+        return 0
+    print(f"{len(bad)} of {checked} finished runs are damaged; `workbench verify --store "
+          f"{args.store} --repair` requeues them", file=sys.stderr)
+    return 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -444,6 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help=cmd_train.__doc__)
     _add_train_args(p)
+    p.add_argument("--retry-failed", action="store_true",
+                   help="retrain the cell if its run failed or diverged before")
     p.add_argument("cell", help="cell string, table id (NB101 hash / NB201 index) or 'random'")
     p.set_defaults(func=cmd_train)
 
@@ -456,7 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="0 = in this process")
     p.add_argument("--checkpoint", action="store_true", help="keep final checkpoints")
-    p.add_argument("--retry-failed", action="store_true")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="retrain runs that failed or diverged before")
+    p.add_argument("--repair", action="store_true",
+                   help="retrain finished runs whose files are missing or damaged")
     p.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="local: this process or --workers processes; ray: one Ray task per run "
                         "(pip install -e .[ray])")
@@ -472,10 +548,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("runs", help=cmd_runs.__doc__)
+    p.add_argument("action", nargs="?", choices=["list", "export"], default="list",
+                   help="list the runs (default) or export them (--tensorboard DIR)")
     p.add_argument("--store", default=DEFAULT_STORE)
     p.add_argument("--status", default=None)
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--tensorboard", metavar="DIR", default=None,
+                   help="with export: write TensorBoard event files of the runs to DIR")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("verify", help=cmd_verify.__doc__)
+    p.add_argument("--store", default=DEFAULT_STORE)
+    p.add_argument("--repair", action="store_true",
+                   help="requeue damaged runs (their files are moved aside, not deleted)")
+    p.add_argument("--shallow", action="store_true",
+                   help="check that files exist and open, without reading every byte")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("search", help=cmd_search.__doc__, description=SEARCH_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -548,10 +636,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``workbench`` / ``python -m workbench``; returns the exit status."""
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for the resume hint
+    from workbench._tables import CellNotInTableError
+    from workbench.store import StoreError
+
     try:
         return int(args.func(args))
-    except ValueError as exc:  # bad input: a clear message, no traceback
-        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, StoreError, CellNotInTableError, OSError, ImportError) as exc:
+        # bad input, a damaged store, a missing file or extra: one line, no traceback
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"workbench {args.command}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import re
+import threading
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,12 +17,14 @@ from tqdm.auto import tqdm
 
 from workbench._checks import check_int, is_int
 from workbench._device import resolve_device
+from workbench._threads import threads_for_runs
 from workbench.benchmarks import get_benchmark
 from workbench.collect._labels import run_label
 from workbench.collect._ray import check_resources, collect_on_ray, import_ray
 from workbench.collect._worker import execute_run
+from workbench.data import process_cache
 from workbench.spaces import as_rng, get_space
-from workbench.store import RunRequest, RunStore, default_worker
+from workbench.store import Heartbeat, RunRequest, RunStore, default_worker
 from workbench.training import Callback, TrainConfig
 
 FINISHED = ("done", "diverged", "failed")
@@ -69,28 +73,72 @@ def _to_cell(sp: Any, bench: Any, c: Any) -> Any:
     return bench.cell(bench.cell_id(c))  # raises CellNotInTableError naming an unknown id
 
 
+def _die_with_parent() -> None:
+    """In a worker process: exit at once when the parent process ends (even by ``kill -9``),
+    so no orphan keeps claiming runs; the parent's sentinel becomes ready when it is gone."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        from multiprocessing.connection import wait
+
+        wait([parent.sentinel])
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent watchdog", daemon=True).start()
+
+
 def _worker_main(root: str, run_ids: list[str], device: str, threads: int, name: str,
-                 checkpoint: bool, callbacks: Sequence[Callback] = ()) -> None:
+                 checkpoint: bool, callbacks: Sequence[Callback] = (),
+                 lease: float | None = None) -> None:
     """Worker process: claim runs of this collection one at a time until none is left."""
+    _die_with_parent()
     torch.set_num_threads(threads)
-    store = RunStore(root)
-    for rid in run_ids:
-        if store.claim(rid, name):
-            execute_run(store, rid, device=device, checkpoint=checkpoint, callbacks=callbacks)
+    store = RunStore(root) if lease is None else RunStore(root, lease=lease)
+    with Heartbeat(store, name):
+        for rid in run_ids:
+            if store.claim(rid, name):
+                execute_run(store, rid, device=device, checkpoint=checkpoint,
+                            callbacks=callbacks, worker=name)
+
+
+def check_runtime(*, dataset: str, data: dict[str, Any] | None, device: str,
+                  backend: str = "local") -> None:
+    """Check the arguments that only matter when runs train (device, data) before any run is
+    stored, so a typo never leaves failed runs behind: ``ValueError`` naming the value."""
+    if backend == "local":
+        try:
+            resolve_device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device {device!r}: {err}") from None
+        try:
+            process_cache().get(dataset, {"val_size": 1000, "split_seed": 0, **(data or {})})
+        except ValueError:
+            raise
+        except (OSError, KeyError, RuntimeError) as err:
+            raise ValueError(f"dataset {dataset!r} with data {data or {}}: "
+                             f"{type(err).__name__}: {err}") from None
 
 
 def collect(cells: Sequence[Any] | int, *, space: str, store: RunStore | str | os.PathLike,
             config: TrainConfig, dataset: str = "cifar10", model: str | dict[str, Any] = "small",
             seeds: Sequence[int] = (0,), data: dict[str, Any] | None = None,
             sample_seed: int = 0, workers: int = 0, device: str = "auto",
-            checkpoint: bool = False, retry_failed: bool = False,
+            checkpoint: bool = False, retry_failed: bool = False, repair: bool = False,
             progress: bool = True, backend: str = "local", ray_address: str | None = None,
             num_cpus: float = 1, num_gpus: float | None = None, max_retries: int = 3,
             callbacks: Sequence[Callback] = ()) -> pd.DataFrame:
     """Train every requested run not yet finished in ``store``; return their rows.
 
-    Restartable: finished runs (done/diverged/failed) are kept, runs left ``running`` by a
-    crash or kill are redone, and no request is ever stored twice.
+    Restartable and safe with any number of processes on one store: finished runs
+    (done/diverged/failed) are kept, runs left ``running`` by a process that is gone (its lease
+    expired, or a dead process on this host) are redone, runs another live process trains are
+    left to it (their rows come back ``running``), and no request is ever stored twice. Device
+    and data are checked before anything is written. Finished runs whose files are missing or
+    damaged are reported with a warning; ``repair=True`` retrains them (see
+    :meth:`~workbench.store.RunStore.verify`); ``retry_failed=True`` retrains failed and
+    diverged runs.
 
     ``backend="local"`` (default): ``workers=0`` trains in this process; ``workers=N`` in N
     spawned processes (on CUDA, spread over the visible GPUs; several small networks per GPU are
@@ -117,11 +165,19 @@ def collect(cells: Sequence[Any] | int, *, space: str, store: RunStore | str | o
         check_resources(num_cpus, num_gpus, max_retries)
         import_ray()  # a clear error before anything is written
     callbacks = list(callbacks)
-    store = store if isinstance(store, RunStore) else RunStore(store)
     requests = make_requests(cells, space=space, config=config, dataset=dataset, model=model,
                              seeds=seeds, data=data, sample_seed=sample_seed)
+    check_runtime(dataset=dataset, data=data, device=device, backend=backend)
+    store = store if isinstance(store, RunStore) else RunStore(store)
     ids = list(dict.fromkeys(store.add_runs(requests)))
-    store.reset_unfinished()  # a previous collection was interrupted: redo its runs
+    store.reset_unfinished()  # runs of a process that is gone are redone; live ones are not
+    damaged = store.verify(ids, deep=False, repair=repair)
+    if len(damaged) and not repair:
+        warnings.warn(
+            f"{len(damaged)} finished runs have missing or damaged files (e.g. run "
+            f"{damaged['run_id'].iloc[0]}: {damaged['problem'].iloc[0]}); they count as "
+            "finished until repaired: collect(..., repair=True) or `workbench verify --store "
+            f"{store.root} --repair`", stacklevel=2)
     if retry_failed:
         for rid in _with_status(store, ids, ("failed", "diverged")):
             store.requeue(rid)
@@ -137,11 +193,16 @@ def collect(cells: Sequence[Any] | int, *, space: str, store: RunStore | str | o
                                max_retries=max_retries, address=ray_address, bar=bar)
         elif workers == 0:
             me = default_worker()
-            for rid in todo:
-                if store.claim(rid, me):
-                    execute_run(store, rid, device=device, checkpoint=checkpoint,
-                                callbacks=callbacks)
-                bar.update(1)
+            try:
+                with Heartbeat(store, me):
+                    for rid in todo:
+                        if store.claim(rid, me):
+                            execute_run(store, rid, device=device, checkpoint=checkpoint,
+                                        callbacks=callbacks, worker=me)
+                        bar.update(1)
+            except BaseException:
+                store.release(me)  # interrupted: its run is redone by the next collect()
+                raise
         else:
             _run_pool(store, todo, workers, device, checkpoint, bar, callbacks)
     finally:
@@ -169,7 +230,7 @@ def _run_pool(store: RunStore, todo: list[str], workers: int, device: str, check
               bar: tqdm, callbacks: Sequence[Callback] = ()) -> None:
     ctx = mp.get_context("spawn")
     devices = _devices(device, workers)
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads_for_runs(workers)  # affinity, cgroup quota, env, load
     procs: dict[str, mp.process.BaseProcess] = {}
     serial = 0
 
@@ -178,7 +239,8 @@ def _run_pool(store: RunStore, todo: list[str], workers: int, device: str, check
         serial += 1
         name = f"{default_worker()}/w{slot}.{serial}"
         p = ctx.Process(target=_worker_main, args=(str(store.root), todo, devices[slot],
-                                                   threads, name, checkpoint, callbacks),
+                                                   threads, name, checkpoint, callbacks,
+                                                   store.lease),
                         daemon=True)
         p.start()
         procs[name] = p
@@ -197,7 +259,8 @@ def _run_pool(store: RunStore, todo: list[str], workers: int, device: str, check
                     held = store.runs(status="running")
                     for rid in held.loc[held["worker"] == name, "run_id"]:
                         store.mark_failed(rid, f"worker process {name} exited with code "
-                                               f"{p.exitcode} while training this run")
+                                               f"{p.exitcode} while training this run",
+                                          worker=name)
                     if _with_status(store, todo, ("pending",)):
                         start(int(name.rsplit("/w", 1)[1].split(".")[0]))
             finished = len(_with_status(store, todo, FINISHED))
@@ -208,5 +271,5 @@ def _run_pool(store: RunStore, todo: list[str], workers: int, device: str, check
             p.terminate()
         for p in procs.values():
             p.join(5)
-        store.reset_unfinished()  # interrupted: their runs are redone on the next collect()
+        store.release(default_worker())  # interrupted: its workers' runs are redone next time
         raise

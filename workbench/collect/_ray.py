@@ -15,7 +15,7 @@ from typing import Any
 
 from workbench._checks import check_int, check_real
 from workbench.collect._worker import RunOutcome, record_outcome, train_run
-from workbench.store import RunStore, default_worker
+from workbench.store import Heartbeat, RunStore, default_worker
 from workbench.training import Callback
 
 INSTALL_HINT = "pip install -e .[ray]"
@@ -128,6 +128,7 @@ def collect_on_ray(store: RunStore, todo: Sequence[str], *, device: str, checkpo
     shared = ray.put(list(callbacks))
     threads = threads_for(num_cpus)
     owner: dict[Any, str] = {}  # object ref -> run id
+    beat = Heartbeat(store, me).__enter__()  # the driver holds every claim of its tasks
     try:
         for rid in todo:
             if not store.claim(rid, me):  # taken by another collector meanwhile
@@ -141,7 +142,7 @@ def collect_on_ray(store: RunStore, todo: Sequence[str], *, device: str, checkpo
         while waiting:  # in batches: one wait per result is quadratic in a long collection
             ready, waiting = ray.wait(waiting, num_returns=min(len(waiting), 64), timeout=1.0)
             for ref in ready:
-                _store_result(ray, store, owner.pop(ref), ref, max_retries)
+                _store_result(ray, store, owner.pop(ref), ref, max_retries, me)
                 bar.update(1)
     except BaseException:
         for ref in owner:
@@ -149,20 +150,24 @@ def collect_on_ray(store: RunStore, todo: Sequence[str], *, device: str, checkpo
                 ray.cancel(ref, force=True)
             except Exception:  # already finished or gone: nothing to stop
                 pass
-        store.reset_unfinished()  # interrupted: their runs are redone on the next collect()
+        store.release(me)  # interrupted: its runs are redone on the next collect()
         raise
+    finally:
+        beat.__exit__()
 
 
-def _store_result(ray: ModuleType, store: RunStore, rid: str, ref: Any, max_retries: int) -> None:
-    """Write the outcome behind ``ref`` as run ``rid``; a task Ray gave up on marks it failed."""
+def _store_result(ray: ModuleType, store: RunStore, rid: str, ref: Any, max_retries: int,
+                  me: str) -> None:
+    """Write the outcome behind ``ref`` as run ``rid``; a task Ray gave up on marks it failed.
+    A run this driver no longer holds is left alone (see ``record_outcome``)."""
     try:
         outcome = ray.get(ref)
     except ray.exceptions.RayError as exc:
-        store.mark_failed(rid, f"Ray gave up on this run's task (worker deaths are retried "
-                               f"up to max_retries={max_retries} times): "
-                               f"{type(exc).__name__}: {exc}")
-        return
+        outcome = RunOutcome(status="failed", error=(
+            f"Ray gave up on this run's task (worker deaths are retried up to "
+            f"max_retries={max_retries} times): {type(exc).__name__}: {exc}"))
     try:
-        record_outcome(store, rid, outcome)
+        record_outcome(store, rid, outcome, worker=me)
     except Exception as exc:  # the store refused the result: the run's failure, not ours
-        store.mark_failed(rid, exc)
+        if store.holds(rid, me):
+            store.mark_failed(rid, exc, worker=me)

@@ -59,7 +59,12 @@ from workbench.predictors._graph_features import (
     graph_features,
 )
 from workbench.predictors._graph_regressor import GraphFeatureRegressor
-from workbench.predictors._persist import load_predictor, read_header, save_predictor
+from workbench.predictors._persist import (
+    PredictorFileError,
+    load_predictor,
+    read_header,
+    save_predictor,
+)
 from workbench.predictors._predictor_registry import (
     PREDICTORS,
     get_predictor,
@@ -99,6 +104,7 @@ __all__ = [
     "GraphFeatures",
     "LastValue",
     "MeanPredictor",
+    "PredictorFileError",
     "ProxyBatch",
     "ZeroCostProxy",
     "benchmark_graphs",

@@ -55,7 +55,12 @@ def rank_runs(store: Any, run_ids: Sequence[str] | None = None, *, predictor: An
             if c in data.runs.columns]
     out = data.runs[cols].copy()
     out["score"] = score
-    out["rank"] = out["score"].rank(ascending=False, method="min").astype(int)
+    if data.skipped is not None and len(data.skipped):  # non-finite snapshots: ranked last
+        bad = data.skipped[[c for c in cols if c in data.skipped.columns]].copy()
+        bad["score"] = np.nan
+        out = pd.concat([out, bad], ignore_index=True)
+    out["rank"] = out["score"].rank(ascending=False, method="min",
+                                    na_option="bottom").astype(int)
     return out.sort_values(["rank", "run_id"]).reset_index(drop=True)
 
 

@@ -126,7 +126,7 @@ class _TreeEnsemble:
         rows = np.arange(n)
         for t in range(self.value.shape[0]):
             node = np.zeros(n, dtype=np.int64)
-            while True:
+            for _ in range(self.value.shape[1] + 1):  # children come later: depth < nodes
                 leaf = self.left[t, node] < 0
                 if leaf.all():
                     break
@@ -144,8 +144,25 @@ class _TreeEnsemble:
 
     @classmethod
     def from_arrays(cls, a: dict[str, np.ndarray]) -> _TreeEnsemble:
-        init, rate = (float(v) for v in a["init_rate"])
-        return cls(init, rate, a["feature"], a["threshold"], a["left"], a["right"], a["value"])
+        """Trees from stored arrays, checked: same shapes, and every internal node's children
+        lie after it (as sklearn numbers them), so no file can make prediction loop."""
+        init, rate = (float(v) for v in np.asarray(a["init_rate"], dtype=np.float64))
+        shape = np.shape(a["left"])
+        if len(shape) != 2 or any(np.shape(a[k]) != shape
+                                  for k in ("feature", "threshold", "right", "value")):
+            raise ValueError(f"tree arrays differ in shape: "
+                             f"{ {k: np.shape(a[k]) for k in ('feature', 'left', 'right')} }")
+        left, right = np.asarray(a["left"], np.int64), np.asarray(a["right"], np.int64)
+        nodes = np.arange(shape[1])[None, :]
+        internal = left >= 0
+        ok = ((~internal & (right < 0))
+              | (internal & (left > nodes) & (right > nodes)
+                 & (left < shape[1]) & (right < shape[1])))
+        if not ok.all():
+            t, n = (int(v[0]) for v in np.nonzero(~ok))
+            raise ValueError(f"tree {t} node {n} has children ({left[t, n]}, {right[t, n]}) "
+                             f"that are not later nodes of its tree: damaged tree arrays")
+        return cls(init, rate, a["feature"], a["threshold"], left, right, a["value"])
 
 
 class _DynamicsTrees(RegressorMixin, BaseEstimator):

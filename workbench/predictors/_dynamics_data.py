@@ -9,6 +9,7 @@ scikit-learn's splitters, ``cross_val_score`` and ``clone``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,9 @@ class DynamicsData:
     steps: np.ndarray
     step: int
     schema_version: int = FEATURE_SCHEMA_VERSION
+    #: Runs left out because their snapshot maps up to ``step`` hold NaN or inf (divergence
+    #: recorded as done by an older workbench): their rows.
+    skipped: pd.DataFrame | None = None
 
 
 def dynamics_inputs(maps: Any, encoding: Any = None) -> np.ndarray:
@@ -118,10 +122,13 @@ def load_dynamics(store: Any, run_ids: Sequence[str] | None = None, *, step: int
         bad = rows.loc[rows["label"].isna(), "run_id"].tolist()
         raise ValueError(f"{len(bad)} runs have no table label, e.g. {bad[:3]}; pass "
                          "require_label=False to load them anyway")
-    maps, steps = [], None
+    maps, steps, keep = [], None, []
     for rid in rows["run_id"]:
         snaps = Snapshots.from_arrays(store.load_arrays(rid, "snapshots"))
         m = snapshot_maps(snaps, int(step))
+        keep.append(bool(np.isfinite(m).all()))
+        if not keep[-1]:
+            continue
         s = snaps.truncate(int(step)).steps
         if steps is None:
             steps = s
@@ -129,6 +136,16 @@ def load_dynamics(store: Any, run_ids: Sequence[str] | None = None, *, step: int
             raise ValueError(f"run {rid} has snapshots at {s.tolist()} up to {step}, others at "
                              f"{steps.tolist()}: collect with one snapshot interval")
         maps.append(m)
+    keep_mask = np.asarray(keep)
+    skipped = rows.loc[~keep_mask].reset_index(drop=True)
+    if len(skipped):
+        warnings.warn(f"{len(skipped)} runs have NaN or inf snapshot statistics up to step "
+                      f"{step} and are left out: {skipped['run_id'].tolist()[:10]}",
+                      stacklevel=2)
+        rows = rows.loc[keep_mask].reset_index(drop=True)
+        if rows.empty:
+            raise ValueError(f"every selected run has NaN or inf snapshot statistics up to step "
+                             f"{step}: {skipped['run_id'].tolist()[:10]}")
     enc = None
     if encoding is not None:
         from workbench.spaces import get_space
@@ -141,4 +158,5 @@ def load_dynamics(store: Any, run_ids: Sequence[str] | None = None, *, step: int
     y = rows["label"].to_numpy(dtype=float)
     groups = (rows["space"] + ":" + rows["cell_id"].astype(str)).to_numpy()
     return DynamicsData(X=dynamics_inputs(np.stack(maps), enc), y=y, groups=groups,
-                        runs=rows.reset_index(drop=True), steps=np.asarray(steps), step=int(step))
+                        runs=rows.reset_index(drop=True), steps=np.asarray(steps), step=int(step),
+                        skipped=skipped)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,11 @@ from workbench.predictors._predictor_registry import predictor_classes
 
 FORMAT = "workbench-predictor"
 FORMAT_VERSION = 1
+
+
+class PredictorFileError(ValueError):
+    """A predictor file that cannot be used: damaged, foreign, or made for other features;
+    the message names the path and what is wrong."""
 
 
 def _classes() -> dict[str, type[Any]]:
@@ -81,13 +87,20 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"no predictor file at {path}")
     try:
         with np.load(path, allow_pickle=False) as z:
-            if "__header__" not in z.files:
-                raise ValueError(f"{path} is not a workbench predictor file (no header)")
+            if not isinstance(z, np.lib.npyio.NpzFile) or "__header__" not in z.files:
+                raise PredictorFileError(f"{path} is not a workbench predictor file (no header)")
             header = json.loads(str(z["__header__"]))
-    except (OSError, ValueError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not a readable predictor file: {err}") from None
+    except PredictorFileError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile,
+            json.JSONDecodeError) as err:
+        reason = ("it is not an .npz archive we write (loading it would need pickle)"
+                  if "pickle" in str(err) else f"{type(err).__name__}: {err}")
+        raise PredictorFileError(f"{path} is not a readable predictor file: {reason}") from None
+    if not isinstance(header, dict):
+        raise PredictorFileError(f"{path} has a header that is not a JSON object")
     if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has format {header.get('format')!r} version "
+        raise PredictorFileError(f"{path} has format {header.get('format')!r} version "
                          f"{header.get('format_version')!r}; this workbench reads {FORMAT!r} "
                          f"version {FORMAT_VERSION}")
     return header
@@ -100,33 +113,46 @@ _RENAMED_PARAMS: dict[str, dict[str, str]] = {"GCNPredictor": {"seed": "random_s
 def load_predictor(path: str | os.PathLike, device: str | None = None) -> Any:
     """A fitted predictor from a file written by :func:`save_predictor` (no pickle).
 
-    Raises ValueError when the file was made for another feature schema (or, for a GCN, graph
-    encoding) than this workbench computes, or names a class it does not know. ``device``
-    overrides the saved one (torch models; "auto" picks CUDA when present).
+    Raises :class:`PredictorFileError` (a ValueError naming the path) when the file is damaged
+    or foreign, was made for another feature schema (or, for a GCN, graph encoding) than this
+    workbench computes, or names a class it does not know. ``device`` overrides the saved one
+    (torch models; "auto" picks CUDA when present).
     """
+    try:
+        return _load(path, device)
+    except (PredictorFileError, FileNotFoundError):
+        raise
+    except Exception as err:  # damaged contents: whatever a constructor or _import hit
+        raise PredictorFileError(f"{path} is a damaged predictor file: {type(err).__name__}: "
+                                 f"{str(err)[:300]}") from err
+
+
+def _load(path: str | os.PathLike, device: str | None) -> Any:
     header = read_header(path)
     version = header.get("feature_schema_version")
     if version is not None and int(version) != FEATURE_SCHEMA_VERSION:
-        raise ValueError(f"{path} was fitted on feature schema version {version}, but this "
+        raise PredictorFileError(f"{path} was fitted on feature schema version {version}, but this "
                          f"workbench computes version {FEATURE_SCHEMA_VERSION}: refit the "
                          "predictor on snapshots recorded with this version")
     names = header.get("feature_names")
     if names is not None and tuple(names) != FEATURE_NAMES:
-        raise ValueError(f"{path} was fitted on features {names}, this workbench computes "
+        raise PredictorFileError(f"{path} was fitted on features {names}, this workbench computes "
                          f"{list(FEATURE_NAMES)}: refit it")
     if header.get("class") == "GCNPredictor":
         from workbench.predictors._gcn import GRAPH_SCHEMA_VERSION
 
         graph_version = header.get("graph_schema_version") or 1  # files before versioning: 1
         if int(graph_version) != GRAPH_SCHEMA_VERSION:
-            raise ValueError(f"{path} was fitted on graph encoding version {graph_version}, but "
-                             f"this workbench builds version {GRAPH_SCHEMA_VERSION}: refit the "
-                             "GCN on graphs from graphs_from_cells")
+            raise PredictorFileError(
+                f"{path} was fitted on graph encoding version {graph_version}, but this "
+                f"workbench builds version {GRAPH_SCHEMA_VERSION}: refit the GCN on graphs "
+                "from graphs_from_cells")
     classes = _classes()
     name = header.get("class")
     cls = classes.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"{path} holds a {header.get('class')!r}; known: {sorted(classes)}")
+        raise PredictorFileError(f"{path} holds a {header.get('class')!r}; known: "
+                                 f"{sorted(classes)}")
     params = dict(header["params"])
     for old, new in _RENAMED_PARAMS.get(cls.__name__, {}).items():  # files from before a rename
         if old in params and new not in params:

@@ -21,7 +21,7 @@ import torch
 from workbench._io import atomic_write
 from workbench.features import Snapshots
 from workbench.search._base import Evaluation
-from workbench.store import RunRequest, RunStore, default_worker
+from workbench.store import ClaimLostError, RunRequest, RunStore, default_worker
 from workbench.training import TrainResult
 
 #: Where an evaluation's state went: ``{"checkpoint": path or None, "run_id": id or None}``.
@@ -151,6 +151,18 @@ class StoreCheckpoints(Checkpoints):
     def __repr__(self) -> str:
         return f"StoreCheckpoints({self.store!r})"
 
+    def close(self) -> None:
+        """Hand back the runs this keeper claimed but did not finish (candidates a search
+        dropped at a lower rung): ``pending`` again, their checkpoints kept, so the next
+        search or collection continues or retrains them instead of finding them ``running``."""
+        me = default_worker()
+        for rid in sorted(self._claimed):
+            try:
+                self.store.release(me, rid)
+            except Exception:  # closing must not fail: the lease expires on its own
+                pass
+        self._claimed.clear()
+
     def run_id(self, cell: Any, cell_id: str) -> str:
         """The store run of ``cell`` (registered and claimed on first use)."""
         if cell_id not in self._run_ids:
@@ -167,20 +179,25 @@ class StoreCheckpoints(Checkpoints):
              ) -> Where:
         step = int(state["step"])
         rid = self.run_id(cell, cell_id)
-        self.store.save_checkpoint(rid, state, extra={"steps": step})
-        for name, arrays in result.arrays().items():
-            self.store.save_arrays(rid, name, arrays)
-        if rid in self._claimed:
-            if result.status == "diverged":
-                self.store.mark_diverged(rid, dict(result.metrics), steps=result.steps,
-                                         wall_seconds=result.wall_seconds)
+        if rid not in self._claimed:  # another process holds (or finished) it: leave it alone
+            return self._where(rid)
+        me, arrays = default_worker(), result.arrays()
+        try:
+            if result.status == "diverged" or step >= self.max_steps:
+                mark = (self.store.mark_diverged if result.status == "diverged"
+                        else self.store.mark_done)
+                mark(rid, dict(result.metrics), steps=result.steps,
+                     wall_seconds=result.wall_seconds, worker=me, arrays=arrays,
+                     checkpoint=state, checkpoint_extra={"steps": step})
                 self._claimed.discard(rid)
-            elif step >= self.max_steps:
-                self.store.mark_done(rid, dict(result.metrics), steps=result.steps,
-                                     wall_seconds=result.wall_seconds)
-                self._claimed.discard(rid)
-            else:
-                self.store.update_progress(rid, step)
+                return self._where(rid)
+            self.store.save_checkpoint(rid, state, extra={"steps": step}, worker=me)
+            for name, group in arrays.items():
+                self.store.save_arrays(rid, name, group, worker=me)
+            self.store.update_progress(rid, step)
+            self.store.renew(me, rid)  # still training it: keep the claim
+        except ClaimLostError:  # its lease ran out and another process took it over
+            self._claimed.discard(rid)
         return self._where(rid)
 
     def furthest(self, cell: Any, cell_id: str, steps: int, previous: Evaluation | None

@@ -10,7 +10,12 @@ from typing import BinaryIO
 import numpy as np
 
 from workbench._io import atomic_write
+from workbench.store._schema import StoreError
 from workbench.store._validate import check_file_name
+
+
+class StoreFileError(StoreError):
+    """A run's file is missing, truncated or not what the store writes (names the path)."""
 
 
 def check_arrays(arrays: Mapping[str, object]) -> dict[str, np.ndarray]:
@@ -47,6 +52,41 @@ def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of an ``.npz`` file, loaded eagerly with ``allow_pickle=False``."""
-    with np.load(path, allow_pickle=False) as npz:
-        return {name: npz[name] for name in npz.files}
+    """All arrays of an ``.npz`` file, loaded eagerly with ``allow_pickle=False``.
+
+    A damaged or foreign file raises :class:`StoreFileError` naming it (never numpy's advice to
+    allow pickle: the store writes no pickled arrays, so such a file is not ours).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise StoreFileError(f"run file {path} is a bare array, not an .npz archive")
+            return {name: npz[name] for name in npz.files}
+    except StoreFileError:
+        raise
+    except FileNotFoundError:
+        raise
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise StoreFileError(f"run file {path} is not an .npz the store wrote (it would "
+                                 "need pickle to load; refused)") from err
+        raise StoreFileError(f"run file {path} is damaged: {err}") from err
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise StoreFileError(f"run file {path} is damaged or truncated: "
+                             f"{type(err).__name__}: {err}") from err
+
+
+def check_npz(path: Path) -> str | None:
+    """What is wrong with the ``.npz`` at ``path`` (None: every member's checksum and header are
+    fine); reads the whole file."""
+    if not path.is_file():
+        return f"missing file {path.name}"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+            if bad is not None:
+                return f"{path.name}: member {bad} fails its checksum"
+        read_npz(path)
+    except (zipfile.BadZipFile, OSError, StoreFileError) as err:
+        return f"{path.name}: {err}"
+    return None

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 #: Version written to ``PRAGMA user_version``; stores from a newer version are refused.
-SCHEMA_VERSION = 1
+#: 2 added ``lease_until`` (claims expire unless renewed) and ``files`` (the run's final files).
+SCHEMA_VERSION = 2
 
 STATUS_CHECK = "status IN ('pending', 'running', 'done', 'diverged', 'failed')"
 
@@ -38,7 +39,9 @@ CREATE TABLE runs (
     final_test_acc   REAL,
     label            REAL,
     label_name       TEXT,
-    worker           TEXT
+    worker           TEXT,
+    lease_until      REAL,
+    files            TEXT
 );
 CREATE INDEX runs_status ON runs (status);
 CREATE INDEX runs_space_dataset ON runs (space, dataset);
@@ -47,6 +50,10 @@ CREATE INDEX runs_space_dataset ON runs (space, dataset);
 
 class StoreError(RuntimeError):
     """The store's folder or index cannot be used."""
+
+
+class StoreReadOnlyError(StoreError):
+    """A write was asked of a store opened read-only."""
 
 
 class StoreVersionError(StoreError):
@@ -64,14 +71,53 @@ def check_version(conn: sqlite3.Connection, path: Path) -> int:
     return version
 
 
-def connect(path: Path, timeout: float) -> sqlite3.Connection:
-    """A fresh autocommit connection with a busy timeout; refuses newer schema versions."""
-    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+def index_error(path: Path, err: sqlite3.Error, timeout: float) -> StoreError:
+    """A :class:`StoreError` naming ``path`` for an SQLite error (damaged, foreign or busy)."""
+    text = str(err)
+    if "locked" in text or "busy" in text:
+        return StoreError(f"run store index {path} stayed locked by another process for "
+                          f"{timeout:g} s ({text}); retry, or raise the store's timeout")
+    if "readonly" in text or "read-only" in text:
+        return StoreReadOnlyError(f"run store index {path} cannot be written ({text}); open "
+                                  "the store with readonly=True to read it")
+    return StoreError(f"run store index {path} cannot be read: {text} (a damaged or foreign "
+                      "file; it is left untouched)")
+
+
+def _open(path: Path, timeout: float, readonly: bool) -> sqlite3.Connection:
+    """An SQLite connection; read-only ones fall back to ``immutable`` where -shm can't be made."""
+    if not readonly:
+        return sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", timeout=timeout, isolation_level=None, uri=True)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.OperationalError:  # a read-only folder: WAL's shared memory cannot be created
+        conn.close()
+        conn = sqlite3.connect(f"{uri}?immutable=1", timeout=timeout, isolation_level=None,
+                               uri=True)
+    return conn
+
+
+def connect(path: Path, timeout: float, *, readonly: bool = False) -> sqlite3.Connection:
+    """A fresh autocommit connection with a busy timeout; refuses newer schema versions.
+
+    Every SQLite error (a damaged file, a foreign one, a lock held too long) becomes a
+    :class:`StoreError` naming the path.
+    """
+    try:
+        conn = _open(path, timeout, readonly)
+    except sqlite3.Error as err:
+        raise index_error(path, err, timeout) from err
     try:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        if not readonly:
+            conn.execute("PRAGMA synchronous = NORMAL")
         check_version(conn, path)
+    except sqlite3.Error as err:
+        conn.close()
+        raise index_error(path, err, timeout) from err
     except BaseException:
         conn.close()
         raise
@@ -83,38 +129,70 @@ def transaction(path: Path, timeout: float) -> Iterator[sqlite3.Connection]:
     """A short write transaction (``BEGIN IMMEDIATE``) on a fresh connection, then close."""
     conn = connect(path, timeout)
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise index_error(path, err, timeout) from err
         try:
             yield conn
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise index_error(path, err, timeout) from err
     finally:
         conn.close()
 
 
 @contextlib.contextmanager
-def reading(path: Path, timeout: float) -> Iterator[sqlite3.Connection]:
+def reading(path: Path, timeout: float, *, readonly: bool = False) -> Iterator[sqlite3.Connection]:
     """A fresh connection for reads, closed afterwards."""
-    conn = connect(path, timeout)
+    conn = connect(path, timeout, readonly=readonly)
     try:
         yield conn
+    except sqlite3.Error as err:
+        raise index_error(path, err, timeout) from err
     finally:
         conn.close()
 
 
+def _refuse_foreign(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Raise if an unversioned index already holds tables: some other program's database."""
+    if version:
+        return
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    if tables:
+        raise StoreError(
+            f"{path} holds tables {tables} but no workbench schema version; not a run store "
+            "(left untouched)"
+        )
+
+
+MIGRATIONS = {  # version -> statements that lift a store from it to the next version
+    1: ("ALTER TABLE runs ADD COLUMN lease_until REAL", "ALTER TABLE runs ADD COLUMN files TEXT"),
+}
+
+
 def initialise(path: Path, timeout: float) -> None:
-    """Create the index (WAL mode, schema, version) if needed; safe to race from many processes."""
+    """Create the index (WAL mode, schema, version) if needed, or migrate an older one; safe to
+    race from many processes. An index at the current version is only read (no write lock)."""
+    if path.is_file() and path.stat().st_size > 0:
+        with reading(path, timeout) as conn:
+            version = check_version(conn, path)
+            if version == SCHEMA_VERSION:
+                return
+            _refuse_foreign(conn, path, version)
     deadline = time.monotonic() + timeout
     while True:  # switching to WAL needs a moment of exclusive access; retry while others hold it
         conn = connect(path, timeout)
         try:
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
                 break
-        except sqlite3.OperationalError as err:
+        except sqlite3.Error as err:
             if "locked" not in str(err) or time.monotonic() > deadline:
-                raise
+                raise index_error(path, err, timeout) from err
         finally:
             conn.close()
         if time.monotonic() > deadline:
@@ -126,11 +204,14 @@ def initialise(path: Path, timeout: float) -> None:
         version = check_version(conn, path)
         if version == SCHEMA_VERSION:
             return
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        if tables:
-            raise StoreError(
-                f"{path} holds tables {tables} but no workbench schema version; not a run store"
-            )
+        if version in MIGRATIONS:
+            while version < SCHEMA_VERSION:
+                for stmt in MIGRATIONS[version]:
+                    conn.execute(stmt)
+                version += 1
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return
+        _refuse_foreign(conn, path, version)
         # One statement at a time: executescript() would COMMIT the open transaction first.
         for stmt in filter(None, (s.strip() for s in SCHEMA.split(";"))):
             conn.execute(stmt)

@@ -3,11 +3,20 @@
 
 from workbench.training._build import build_trainer
 from workbench.training._config import OPTIMIZERS, SCHEDULES, TrainConfig
-from workbench.training._trainer import Callback, Trainer, TrainResult, seeded
+from workbench.training._trainer import (
+    DIVERGE_LOSS,
+    TRAIN_STATUSES,
+    Callback,
+    Trainer,
+    TrainResult,
+    seeded,
+)
 
 __all__ = [
+    "DIVERGE_LOSS",
     "OPTIMIZERS",
     "SCHEDULES",
+    "TRAIN_STATUSES",
     "Callback",
     "TrainConfig",
     "TrainResult",

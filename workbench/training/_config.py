@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+import numpy as np
+
 from workbench._checks import check_choice, check_int, check_real
 
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
@@ -71,6 +73,11 @@ class TrainConfig:
         if isinstance(self.eval_at, (str, bytes)):
             raise ValueError(f"eval_at must hold ints >= 1, got {self.eval_at!r}")
         eval_at = [check_int("each eval_at step", s, minimum=1) for s in self.eval_at]
+        for name in ("nesterov", "augment", "amp", "channels_last"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):  # "no"/"false" would count as true
+                raise ValueError(f"{name} must be True or False, got {value!r}")
+            object.__setattr__(self, name, bool(value))
         if not isinstance(self.device, str):
             raise ValueError(f"device must be a string such as 'auto', 'cpu', 'cuda', "
                              f"got {self.device!r}")
