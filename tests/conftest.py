@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
 import pytest
 import torch
 
@@ -46,3 +53,20 @@ def nb201_backend():
 def nb101_backend():
     """The NB101 1k table as a search backend (reads only; "nb101" is the 20k table)."""
     return TabularBackend("nb101_1k")
+
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@contextlib.contextmanager
+def bench_module(name: str) -> Iterator[ModuleType]:
+    """A ``bench/<name>.py`` script imported as a module (with ``bench/`` on the path)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCH))

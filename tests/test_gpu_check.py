@@ -3,27 +3,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from conftest import BENCH, bench_module
 
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("gpu_check", BENCH / "gpu_check.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    with bench_module("gpu_check") as module:
         yield module
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 def test_without_cuda_it_says_so_and_exits_0(gpu_check, monkeypatch: pytest.MonkeyPatch,

@@ -3,30 +3,20 @@ the synthetic arrays have a real run's layout, and the report is complete (no ti
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import bench_module
 
 from workbench.features import FEATURE_NAMES, Snapshots
 from workbench.store import RunStore
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
 
 @pytest.fixture(scope="module")
 def store_scale():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("store_scale", BENCH / "store_scale.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    with bench_module("store_scale") as module:
         yield module
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 def test_synthetic_arrays_have_a_real_runs_layout(store_scale) -> None:
