@@ -38,6 +38,7 @@ from workbench.search._layernas_spaces import (
     paper_example,
     paper_oracle,
 )
+from workbench.viz import layernas_buckets_data
 
 
 @pytest.fixture(scope="module")
@@ -465,3 +466,80 @@ def test_layernas_ranks_by_its_ranker(nb201_table):
     assert nas.best()[1] == h.loc[nas.incumbent_trace()[1][-1], "score"]
     dropped = [e for e, d in zip(nas.evaluations, h["decision"], strict=True) if d == "dropped"]
     assert dropped and all(e.info["dropped"] and e.cost == 0 for e in dropped)
+
+
+# -- bucketing alternatives for costs far from additive ---------------------------------------
+
+
+def skewed(n_layers: int = 3, n_options: int = 4):
+    """Distinct, strongly skewed costs (a few huge ones), a score favouring option 2."""
+    weights = [1.0, 1.7, 2.9, 4.1][:n_layers]
+
+    def cost(c):
+        return float(np.exp(sum(w * o for w, o in zip(weights, c, strict=True))))
+
+    space = LayerwiseSpace([tuple(range(n_options))] * n_layers, cost, name="skewed")
+
+    def score(c):
+        return float(-sum((o - 2) ** 2 for o in c))
+
+    return space, score
+
+
+def test_quantile_edges_give_each_bucket_as_many_prefixes():
+    space, score = skewed()
+    grid = space.cost_grid()
+    full = (float(grid.min()), float(grid.max()))
+    equal = LayerNAS(space, score, full, buckets_per_layer=4)
+    quant = LayerNAS(space, score, full, buckets_per_layer=4, bucket_edges="quantile")
+    assert quant.ranges == equal.ranges
+    d = space.default
+    for layer, n in ((1, 4), (2, 16)):
+        prefixes = [p + d[layer:] for p in itertools.product(range(4), repeat=layer)]
+        counts_q = np.bincount([quant.bucket_of(layer, space.cost(p)) for p in prefixes],
+                               minlength=4)
+        counts_e = np.bincount([equal.bucket_of(layer, space.cost(p)) for p in prefixes],
+                               minlength=4)
+        assert counts_q.tolist() == [n // 4] * 4  # equally many per bucket
+        assert counts_e.max() > n // 4  # the equal split crowds the cheap end
+    lows = [lo for lo, _ in quant.bucket_bounds(2)]
+    assert lows == sorted(lows) and quant.bucket_bounds(2)[-1][1] == equal.ranges[1][1]
+
+
+@pytest.mark.parametrize("edges", ["equal", "quantile"])
+def test_floor_buckets_by_the_cheapest_completion(edges):
+    space, score = skewed()
+    grid = space.cost_grid()
+    target = (float(np.quantile(grid, 0.1)), float(np.quantile(grid, 0.4)))
+    nas = LayerNAS(space, score, target, buckets_per_layer=3, bucket_cost="floor",
+                   bucket_edges=edges, range_rule="exact")
+    for cand in [(0, 3, 1), (3, 0, 0), (2, 2, 2)]:
+        for layer in (1, 2, 3):
+            completions = [cand[:layer] + rest
+                           for rest in itertools.product(range(4), repeat=3 - layer)]
+            assert nas.bucket_value(layer, cand) == pytest.approx(
+                min(space.cost(c) for c in completions))
+    nas.run()
+    best, _ = nas.best()
+    assert target[0] - 1e-9 <= space.cost(best) <= target[1] + 1e-9
+    # only prefixes whose cheapest completion fits can enter a table
+    for layer in (1, 2, 3):
+        for m in nas.bucket_table(layer, long=True)["candidate"]:
+            assert nas.bucket_value(layer, m) <= target[1] + 1e-9
+    data = layernas_buckets_data(nas)  # the step-through figure reads the same buckets
+    assert set(data["layer"]) == {1, 2, 3}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"bucket_edges": "log"},  r"bucket_edges.*'log'.*allowed"),
+    ({"bucket_cost": "mean"}, r"bucket_cost.*'mean'.*allowed"),
+])
+def test_bad_bucketing_rules_raise(paper, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LayerNAS(paper.space, paper.evaluator, (8, 9), **kwargs)
+
+
+def test_bucketing_alternatives_need_an_enumerable_space():
+    space = LayerwiseSpace([(1, 2, 3)] * 4, lambda c: float(sum(c)), enumerate_limit=10)
+    with pytest.raises(ValueError, match=r"enumerable.*81 candidates"):
+        LayerNAS(space, lambda c: 0.0, (6, 8), bucket_edges="quantile")

@@ -33,6 +33,12 @@ Conventions (the paper leaves them open; see ``../shared/reference/layernas.md``
 * Buckets: ``buckets_per_layer`` equal splits of ``[lo_i, hi_i]``; a cost c goes to bucket
   ``floor((c - lo_i) / width)``, the top edge ``hi_i`` into the last bucket. With integer costs
   a bucket covers the integers in its half-open interval: 6-12 in 4 -> [6-7] [8] [9-10] [11-12].
+* Alternatives for costs that are far from additive (device latency; see ``bench/hardware.py``),
+  both for enumerable spaces: ``bucket_edges="quantile"`` splits each layer's range at the
+  quantiles of the costs of the prefixes it keeps (equally many prefixes per bucket, so that a
+  few outlying costs do not leave most buckets empty), and ``bucket_cost="floor"`` buckets a
+  prefix by the lowest cost any completion of it reaches (how much of the target it uses up
+  whatever the later layers choose) instead of its own cost with the defaults.
 * Ranking inside a bucket and "best": higher score, then lower cost, then earlier evaluation.
 * An iteration at layer i trains up to ``candidates_per_iter`` new children (the paper's "2
   candidates per iteration": its first iteration trains two children of the root). It walks the
@@ -75,6 +81,8 @@ Candidate = tuple[Hashable, ...]
 Evaluator = Callable[[tuple[Opt, ...]], float]
 
 RANGE_RULES = ("paper", "exact")
+BUCKET_EDGES = ("equal", "quantile")
+BUCKET_COSTS = ("candidate", "floor")
 _HISTORY_COLUMNS = ["iteration", "sweep", "layer", "parent", "child", "candidate", "cost",
                     "bucket", "score", "trained", "seconds", "event"]
 
@@ -376,7 +384,9 @@ class LayerNAS(Search):
     single number is a budget (lo = the cheapest cost). On NB201, ``cost`` may also be
     ``(metric, device)``, a tabulated inference cost such as ``("latency", "pixel3")`` (ms, on
     the backend's dataset), or a function of an ``NB201Cell``: the paper's latency setting.
-    Candidates are ranked by the ranker (default: the observed score).
+    Candidates are ranked by the ranker (default: the observed score). ``bucket_edges``
+    ("equal" or "quantile") and ``bucket_cost`` ("candidate" or "floor") choose how prefixes
+    are bucketed (module doc); the alternatives suit costs far from additive, like latency.
 
     History: one row per generated child (trained, re-inserted for free, rejected or dropped
     outside the layer's range) with the base columns (``decision``: added / evicted X /
@@ -398,7 +408,8 @@ class LayerNAS(Search):
                  evaluator: Evaluator | None = None, target: tuple[float, float] | None = None,
                  buckets_per_layer: int = 4, capacity_H: int = 2, candidates_per_iter: int = 2,
                  *, seed: RngLike = 0, ranker: RankerLike = "observed",
-                 range_rule: str = "paper", problem: LayerwiseProblem | None = None,
+                 range_rule: str = "paper", bucket_edges: str = "equal",
+                 bucket_cost: str = "candidate", problem: LayerwiseProblem | None = None,
                  budget: float | None = None,
                  cost: str | tuple[str, str] | Callable[[Any], float] = "params",
                  eval_seconds: Callable[[Candidate], float] | None = None,
@@ -429,6 +440,8 @@ class LayerNAS(Search):
         self.range_rule = range_rule
         self.ranges = space.layer_ranges(target, range_rule)  # errors name the given target
         self._reach = space.can_reach(self.target) if range_rule == "exact" else None
+        self.bucket_edges, self.bucket_cost = bucket_edges, bucket_cost
+        self._edges = self._bucket_setup()
         self._integer = space.integer_costs
         L = space.n_layers
         self._root = _Member(space.default, space.cost(space.default), math.nan, -1)
@@ -446,6 +459,54 @@ class LayerNAS(Search):
         self._iteration = 0
         self._sweep = 1
         self._last_layer = 0  # layer of the previous iteration (0: none yet)
+
+    def _bucket_setup(self) -> list[np.ndarray] | None:
+        """Check ``bucket_edges`` / ``bucket_cost``; for the alternatives, fix per layer the
+        bucketed values (``_values``), the kept prefixes and the bucket edges (None: equal)."""
+        for name, v, allowed in (("bucket_edges", self.bucket_edges, BUCKET_EDGES),
+                                 ("bucket_cost", self.bucket_cost, BUCKET_COSTS)):
+            if v not in allowed:
+                raise ValueError(f"unknown {name} {v!r}; allowed: {allowed}")
+        self._values: list[np.ndarray] | None = None
+        if (self.bucket_edges, self.bucket_cost) == BUCKET_EDGES[:1] + BUCKET_COSTS[:1]:
+            return None
+        if not self.space.enumerable:
+            raise ValueError(f"bucket_edges={self.bucket_edges!r}, bucket_cost="
+                             f"{self.bucket_cost!r} need an enumerable space; "
+                             f"{self.space.name!r} has {self.space.size} candidates (use "
+                             "'equal' and 'candidate')")
+        grid, L = self.space.cost_grid(), self.space.n_layers
+        d = tuple(self.space.positions(self.space.default))
+        reach = self.space.can_reach(self.target)
+        assert reach is not None  # enumerable
+        if self.bucket_cost == "floor":  # the prefix's cheapest completion
+            self._values = [grid.min(axis=tuple(range(i, L))) if i < L else grid
+                            for i in range(1, L + 1)]
+            self._reach = reach  # a floor above the target is a dead end under any rule
+            self.ranges = [(float(v[r].min()), float(v[r].max()))
+                           for v, r in zip(self._values, reach, strict=True)]
+        else:
+            self._values = [grid[(slice(None),) * i + d[i:]] for i in range(1, L + 1)]
+        edges = []
+        for i, ((lo, hi), vals) in enumerate(zip(self.ranges, self._values, strict=True)):
+            kept = vals if self._reach is None else vals[self._reach[i]]
+            kept = kept[(kept >= lo - 1e-9) & (kept <= hi + 1e-9)].ravel()
+            if self.bucket_edges == "quantile" and kept.size:
+                e = np.quantile(kept, np.linspace(0.0, 1.0, self.buckets_per_layer + 1))
+                e[0], e[-1] = lo, hi
+            else:
+                e = np.linspace(lo, hi, self.buckets_per_layer + 1)
+            edges.append(e)
+        return edges
+
+    def bucket_value(self, layer: int, candidate: Sequence[Hashable]) -> float:
+        """The value ``candidate`` (a candidate of ``layer``) is bucketed by there: its own cost,
+        or with ``bucket_cost="floor"`` the lowest cost of a completion of its prefix."""
+        self._check_layer(layer)
+        cand = self.space.check(candidate)
+        if self._values is None:
+            return self.space.cost(cand)
+        return float(self._values[layer - 1][self.space.positions(cand[:layer])])
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -486,13 +547,18 @@ class LayerNAS(Search):
         return queues[parent.candidate]
 
     def bucket_of(self, layer: int, cost: float) -> int | None:
-        """Bucket index (0-based) of ``cost`` in ``layer``'s table, None if outside its range."""
+        """Bucket index (0-based) of ``cost`` (a :meth:`bucket_value`) in ``layer``'s table,
+        None if outside its range."""
         lo, hi = self.ranges[layer - 1]
         eps = 1e-9 * max(1.0, abs(lo), abs(hi))
         if cost < lo - eps or cost > hi + eps:
             return None
         if hi <= lo:
             return 0
+        if self._edges is not None:
+            inner = self._edges[layer - 1][1:-1]
+            return min(self.buckets_per_layer - 1, int(np.searchsorted(inner, cost + eps,
+                                                                       side="right")))
         q = (cost - lo) * self.buckets_per_layer / (hi - lo)
         return min(self.buckets_per_layer - 1, max(0, math.floor(q + 1e-9)))
 
@@ -500,7 +566,8 @@ class LayerNAS(Search):
         """``(lo, hi)`` of each bucket of ``layer``: half-open except the last, which ends at hi."""
         self._check_layer(layer)
         lo, hi = self.ranges[layer - 1]
-        edges = np.linspace(lo, hi, self.buckets_per_layer + 1)
+        edges = (np.linspace(lo, hi, self.buckets_per_layer + 1) if self._edges is None
+                 else self._edges[layer - 1])
         return [(float(a), float(b)) for a, b in itertools.pairwise(edges)]
 
     def bucket_label(self, layer: int, bucket: int) -> str:
@@ -535,6 +602,8 @@ class LayerNAS(Search):
     def _bucket(self, layer: int, child: Candidate, cost: float) -> int | None:
         """The child's bucket at ``layer``; None when it is dropped (outside the range, or
         with exact ranges a prefix none of whose completions lands in the target)."""
+        if self._values is not None:
+            cost = float(self._values[layer - 1][self.space.positions(child[:layer])])
         bucket = self.bucket_of(layer, cost)
         if bucket is not None and self._reach is not None:
             reach = self._reach[layer - 1][self.space.positions(child[:layer])]

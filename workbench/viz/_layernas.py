@@ -57,7 +57,9 @@ def layernas_buckets_data(nas: Any) -> pd.DataFrame:
                          "note": f"cost {r.model_cost:g} outside {lo:g}-{hi:g} "
                                  f"(from {r.parent})"})
             continue
-        bucket = nas.bucket_of(layer, float(r.model_cost))
+        value = (nas.bucket_value(layer, r.options) if hasattr(nas, "bucket_value")
+                 else float(r.model_cost))
+        bucket = nas.bucket_of(layer, value)
         label = nas.bucket_label(layer, bucket) if bucket is not None else str(r.bucket)
         if r.decision == "rejected-full":
             rows.append({"layer": layer, "bucket": bucket, "range": label, "name": child,
