@@ -59,6 +59,15 @@ def test_curves_evals_and_metrics(data):
     assert res.metrics["train_loss"] == pytest.approx(res.curves["train_loss"].iloc[-1])
 
 
+def test_the_thread_count_is_recorded(data, monkeypatch):
+    """CPU reruns are bit-identical only with the same thread count: each result says it."""
+    train, val = data
+    before = torch.get_num_threads()
+    monkeypatch.setenv("WORKBENCH_THREADS", "2")
+    res = Trainer(_model(), train, _cfg(), val=val).run()
+    assert res.metrics["threads"] == 2 and torch.get_num_threads() == before  # restored
+
+
 def test_huge_learning_rate_diverges_keeping_partial_snapshots(data):
     train, _ = data
     res = Trainer(_model(), train, _cfg(lr=1e6, grad_clip=None, momentum=0.0, steps=40,

@@ -163,6 +163,9 @@ class Trainer:
         #: torch CPU threads while :meth:`run` trains (see ``workbench._threads``; None: torch's
         #: own setting, as when the user set ``$WORKBENCH_THREADS`` or called set_num_threads).
         self.threads = training_threads()
+        #: torch CPU threads the last :meth:`run` actually trained with (recorded in the
+        #: result's metrics as ``threads``: CPU reruns are bit-identical only with the same count).
+        self.threads_used: int | None = None
 
     # -- control --------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -189,6 +192,7 @@ class Trainer:
         machine's cores are not oversubscribed.
         """
         with use_threads(self.threads):
+            self.threads_used = torch.get_num_threads()
             return self._run(until)
 
     def _run(self, until: int | None) -> TrainResult:
@@ -329,6 +333,8 @@ class Trainer:
                                                      "train_acc"])
         evals = pd.DataFrame(self._evals, columns=["step", "val_loss", "val_acc", "wall_seconds"])
         metrics: dict[str, float] = {"steps": float(self.step)}
+        if self.threads_used is not None:
+            metrics["threads"] = float(self.threads_used)
         if len(curves):
             metrics["train_loss"] = float(curves["train_loss"].iloc[-1])
             metrics["train_acc"] = float(curves["train_acc"].iloc[-1])
