@@ -289,6 +289,9 @@ PREDICTOR_RECIPES: dict[str, tuple[Callable[[], tuple[Any, np.ndarray]], dict[st
     "last_value": (_curves, {}),
     "curve": (_curves, {"final_step": 10.0}),
     "graf": (_cells, {"n_estimators": 20}),
+    "arch_ensemble": (_cells, {"members": (("gcn", {"hidden": 8, "fc": 8, "epochs": 3,
+                                                    "device": "cpu"}),
+                                           ("graf", {"n_estimators": 20}))}),
 }
 
 
@@ -311,8 +314,8 @@ def test_every_predictor_fits_predicts_clones_and_saves(name, one_thread, tmp_pa
 
 
 def test_predictor_files_know_every_savable_registered_class():
-    assert set(savable_classes()) == {"DynamicsForest", "DynamicsGBT", "DynamicsGRU",
-                                      "GCNPredictor", "GraphFeatureRegressor"}
+    assert set(savable_classes()) == {"ArchitectureEnsemble", "DynamicsForest", "DynamicsGBT",
+                                      "DynamicsGRU", "GCNPredictor", "GraphFeatureRegressor"}
 
 
 # -- figures -----------------------------------------------------------------------------------

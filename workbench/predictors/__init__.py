@@ -9,6 +9,7 @@ estimators), the zero-cost proxies, proxy scores of many cells (``proxy_batch``,
 >>> data = load_dynamics("runs/", step=100)       # snapshot maps of stored runs + labels
 >>> DynamicsGBT().fit(data.X, data.y).predict(data.X)
 >>> GraphFeatureRegressor("nb201").fit(cells, y).predict(cells)   # GRAF: trees on graph features
+>>> ArchitectureEnsemble("nb101").fit(cells, y).predict(cells)    # GCN & GRAF, mean rank
 """
 
 from workbench.predictors._baselines import FeaturePredictor, MeanPredictor
@@ -45,6 +46,7 @@ from workbench.predictors._dynamics_data import (
     snapshot_maps,
     split_inputs,
 )
+from workbench.predictors._ensemble import MEMBER_KINDS, ArchitectureEnsemble
 from workbench.predictors._gcn import (
     GRAPH_SCHEMA_VERSION,
     GCNPredictor,
@@ -89,9 +91,11 @@ __all__ = [
     "DEFAULT_DYNAMICS_MODELS",
     "GRAPH_FEATURE_VERSION",
     "GRAPH_SCHEMA_VERSION",
+    "MEMBER_KINDS",
     "PREDICTORS",
     "PROXIES",
     "TARGETS",
+    "ArchitectureEnsemble",
     "CurveExtrapolator",
     "CurveFit",
     "DynamicsData",
