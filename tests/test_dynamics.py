@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 
 import numpy as np
@@ -308,7 +309,8 @@ def test_bundled_default_predictor_loads_and_ranks_new_runs(tmp_path, one_thread
                       device="cpu", snapshot_sample=128)
     collect(2, space="nb101", store=tmp_path, config=cfg, model="tiny",
             data={"val_size": 64, "train_size": 256}, progress=False)
-    ranked = rank_runs(tmp_path, step=4)  # the default predictor, on another space
+    with pytest.warns(UserWarning, match=r"2 of 2 runs differ .*space nb101 \(fitted on nb201\)"):
+        ranked = rank_runs(tmp_path, step=4)  # the default predictor, on another space
     assert len(ranked) == 2 and np.isfinite(ranked["score"]).all()
     assert sorted(ranked["rank"]) in ([1, 2], [1, 1])
 
@@ -336,5 +338,14 @@ def test_refit_default_predictor_writes_the_bundled_metadata(tmp_path, one_threa
     assert isinstance(loaded, DynamicsForest) and loaded.metadata_ == meta
     X = load_dynamics(tmp_path / "runs", step=4).X
     np.testing.assert_allclose(loaded.predict(X), est.predict(X))
+    with warnings.catch_warnings():  # the runs it was fitted on: nothing to warn about
+        warnings.simplefilter("error")
+        assert len(rank_runs(tmp_path / "runs", path=out)) == 4
+    other = cfg.replace(snapshot_every=1)
+    collect(2, space="nb201", store=tmp_path / "other", config=other, model="small",
+            data={"val_size": 64, "train_size": 256}, progress=False, sample_seed=9)
+    with pytest.warns(UserWarning, match=r"2 of 2 runs differ .*network 'small' \(fitted on "
+                                         r"'tiny'\); snapshot_every=1 \(fitted on 2\)"):
+        rank_runs(tmp_path / "other", path=out, step=4)
     with pytest.raises(ValueError, match=r"'gcn'.*allowed"):
         refit_default_predictor(tmp_path / "runs", out, model="gcn")

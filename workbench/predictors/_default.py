@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ def rank_runs(store: Any, run_ids: Sequence[str] | None = None, *, predictor: An
     ``predictor``: a fitted dynamics predictor, or a file (``path``); the bundled default when
     neither is given. ``step`` defaults to the predictor's training step (its metadata). Returns
     one row per run, best first, with ``score`` (on the predictor's target scale) and ``rank``.
+    A predictor whose ``metadata_`` records what it was fitted on (space, network preset,
+    training config: the bundled default and :func:`refit_default_predictor`'s files) warns
+    when the runs differ from that: its scores then rank them less well, or not at all.
     """
     if predictor is None:
         predictor = load_predictor(path) if path is not None else default_dynamics_predictor()
@@ -51,6 +55,7 @@ def rank_runs(store: Any, run_ids: Sequence[str] | None = None, *, predictor: An
     data = load_dynamics(store, run_ids, step=step, space=space, dataset=dataset,
                          require_label=False)
     score = np.asarray(predictor.predict(data.X), dtype=float)
+    _warn_on_mismatch(store, data.runs, getattr(predictor, "metadata_", None))
     cols = [c for c in ("run_id", "space", "cell_id", "cell", "dataset", "seed", "label")
             if c in data.runs.columns]
     out = data.runs[cols].copy()
@@ -62,6 +67,47 @@ def rank_runs(store: Any, run_ids: Sequence[str] | None = None, *, predictor: An
     out["rank"] = out["score"].rank(ascending=False, method="min",
                                     na_option="bottom").astype(int)
     return out.sort_values(["rank", "run_id"]).reset_index(drop=True)
+
+
+def _run_differences(config: dict[str, Any], space: str, meta: dict[str, Any]) -> list[str]:
+    """How one run's config differs from what a predictor's metadata says it was fitted on."""
+    from workbench.spaces import get_space
+
+    out = []
+    fitted_space = str(meta.get("label", "")).split(" ")[0].lower()
+    if fitted_space and fitted_space != space:
+        return [f"space {space} (fitted on {fitted_space})"]
+    preset = meta.get("model_preset")
+    if preset is not None:
+        presets = get_space(space).model_presets
+        want = presets.get(preset, preset) if isinstance(preset, str) else preset
+        if config.get("model", {}) != want:
+            have = next((n for n, kw in presets.items() if kw == config.get("model")),
+                        config.get("model"))
+            out.append(f"network {have!r} (fitted on {preset!r})")
+    train = config.get("train", {})
+    out += [f"{k}={train[k]!r} (fitted on {v!r})" for k, v in meta.get("train", {}).items()
+            if k in train and train[k] != v]
+    return out
+
+
+def _warn_on_mismatch(store: Any, runs: pd.DataFrame, meta: dict[str, Any] | None) -> None:
+    """Warn, naming runs and differences, when runs differ from a predictor's fitted-on runs."""
+    if not meta or not len(runs):
+        return
+    from workbench.store import RunStore
+
+    rs = store if isinstance(store, RunStore) else RunStore(store, readonly=True)
+    differ: dict[str, list[str]] = {}
+    for rid, space in zip(runs["run_id"], runs["space"], strict=True):
+        diff = _run_differences(rs.get(rid)["config"], str(space), meta)
+        if diff:
+            differ.setdefault("; ".join(diff), []).append(str(rid))
+    for what, ids in differ.items():
+        warnings.warn(f"{len(ids)} of {len(runs)} runs differ from the runs this predictor was "
+                      f"fitted on ({meta.get('trained_on', 'unknown')}): {what}; its scores may "
+                      f"not rank them well (runs {', '.join(ids[:3])}"
+                      f"{', ...' if len(ids) > 3 else ''})", stacklevel=3)
 
 
 def _one(values: list[Any], what: str) -> Any:
