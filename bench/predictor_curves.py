@@ -13,16 +13,22 @@ every predictor), with each model's fit time. Sections (``--sections``, merged i
   (scores of untrained networks on one batch; CIFAR-100 uses the CIFAR-10 scores, none being
   published for it); the GCN; GRAF graph features with a random forest, XGBoost, and 5 XGBoost
   seeds averaged; graph features + the proxies with XGBoost (alone and x5).
-- ``nb101``: the bundled 1k NB101 table, N in {32, 100, 172, 200} (1000 would leave no test
-  set), 108-epoch validation accuracy; tau on the other table cells, the sampler-weighted tau
+- ``nb101``: the bundled NB101 table (20,001 cells), N in {32, 100, 172, 200, 1000}, 108-epoch
+  validation accuracy; tau on the other table cells, the sampler-weighted tau
   (each held-out pair weighted by the product of its cells' probabilities under NAS-Bench-101's
   own sampler, ``nb101_sampler_weights``) and tau per vertex count. No published proxies.
+  ``gcn x5`` (5 GCNs averaged) at N = 172; ``gcn & graf`` (``ArchitectureEnsemble``: a GCN
+  and GRAF XGBoost on the same cells, mean rank) at N = 100, 172, 200. ``nb101-1k``: the same
+  on the 1k table (``nb101_1k``, the table of earlier releases), N in {32, 100, 172, 200},
+  without ``gcn x5`` and ``gcn & graf``.
 
 The GCN (lr 1e-3, weight decay 1e-4, rank target, ``--gcn-epochs`` 300: the best setting of
 ``bench/predictors.py``) is the slow one: NB201 fits it at N <= 200 (and at N = 1000 on CIFAR-10)
 with seeds 0-2 only; ``gcn x5`` (5 seeds averaged, ``GCNPredictor(n_ensemble=5)``) at N = 100
 on CIFAR-10 test labels only. ``--quick``: a smoke run (N 32/100, 2 seeds, short GCN) written
 to ``predictor_curves_quick.json``. ``--table`` prints the README tables of the stored results.
+``--only NAME ...`` runs only those predictors of the sections and keeps the section's stored
+rows of the others (the draws depend only on the seeds and N, so they are the same).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from _common import RESULTS, write_results
 from workbench.benchmarks import get_benchmark, nb101_sampler_weights, nb201_val200_accuracies
 from workbench.evaluation import CurvePredictor, curve_table, sample_size_curves, summarize_curves
 from workbench.predictors import (
+    ArchitectureEnsemble,
     GCNPredictor,
     GraphFeatureRegressor,
     benchmark_graphs,
@@ -54,7 +61,8 @@ SECTIONS = {"nb201-c10-test": ("nb201", "cifar10", "test"),
             "nb201-c10-val": ("nb201", "cifar10", "val"),
             "nb201-c100": ("nb201", "cifar100", "test"),
             "nb201-in16": ("nb201", "ImageNet16-120", "test"),
-            "nb101": ("nb101", "cifar10", "val")}
+            "nb101": ("nb101", "cifar10", "val"),
+            "nb101-1k": ("nb101_1k", "cifar10", "val")}
 #: which published proxy scores stand beside each NB201 dataset
 PROXY_SOURCE = {"cifar10": "cifar10", "cifar100": "cifar10", "ImageNet16-120": "ImageNet16-120"}
 GCN_KW = {"lr": 1e-3, "weight_decay": 1e-4, "target": "rank"}
@@ -116,6 +124,8 @@ def nb201_section(dataset: str, split: str, cfg: argparse.Namespace) -> dict[str
               "graf xgb x5": CurvePredictor(_graf("nb201", 5), X=feats),
               "graf+zc xgb": CurvePredictor(_graf("nb201"), X=with_zc),
               "graf+zc xgb x5": CurvePredictor(_graf("nb201", 5), X=with_zc)}
+    if cfg.only:
+        preds = {k: v for k, v in preds.items() if k in cfg.only}
     _warm_up(graphs)
     rows = sample_size_curves(preds, y, ns=cfg.ns201, seeds=cfg.seeds, progress=True,
                               desc=f"nb201/{dataset}/{split}")
@@ -124,8 +134,9 @@ def nb201_section(dataset: str, split: str, cfg: argparse.Namespace) -> dict[str
             "notes": notes, "rows": rows.round(6).to_dict(orient="records")}
 
 
-def nb101_section(cfg: argparse.Namespace) -> dict[str, Any]:
-    bench = get_benchmark("nb101")
+def nb101_section(cfg: argparse.Namespace, table: str = "nb101") -> dict[str, Any]:
+    bench = get_benchmark(table)
+    ns = cfg.ns101 if table == "nb101" else tuple(n for n in cfg.ns101 if n < 1000)
     ids = bench.table()["cell_id"].astype(str).tolist()
     cells = [bench.cell(i) for i in ids]
     y = bench.all_accuracies().loc[ids]
@@ -140,18 +151,30 @@ def nb101_section(cfg: argparse.Namespace) -> dict[str, Any]:
             "nb101", model="rf", random_state=s), X=feats),
         "graf xgb": CurvePredictor(_graf("nb101"), X=feats),
         "graf xgb x5": CurvePredictor(_graf("nb101", 5), X=feats)}
-    _warm_up(preds["gcn"].X)
-    rows = sample_size_curves(preds, y, ns=cfg.ns101, seeds=cfg.seeds, weights=weights,
-                              groups=vertices, progress=True, desc="nb101")
-    return {"space": "nb101", "dataset": "cifar10", "split": "val",
+    if table == "nb101":
+        preds["gcn x5"] = CurvePredictor(
+            lambda s: GCNPredictor(epochs=cfg.gcn_epochs, random_state=s, n_ensemble=5,
+                                   **GCN_KW), X=preds["gcn"].X, ns=(172,))
+        preds["gcn & graf"] = CurvePredictor(
+            lambda s: ArchitectureEnsemble("nb101", members=(
+                ("gcn", {"epochs": cfg.gcn_epochs, **GCN_KW}), ("graf", {})), random_state=s),
+            X=cells, ns=(100, 172, 200))
+    graphs = preds["gcn"].X
+    if cfg.only:
+        preds = {k: v for k, v in preds.items() if k in cfg.only}
+    _warm_up(graphs)
+    rows = sample_size_curves(preds, y, ns=ns, seeds=cfg.seeds, weights=weights,
+                              groups=vertices, progress=True, desc=table)
+    return {"space": "nb101", "table": table, "dataset": "cifar10", "split": "val",
             "labels": "108-epoch CIFAR-10 validation accuracy (the table's final label)",
-            "n_cells": len(ids), "ns": list(cfg.ns101), "seeds": list(cfg.seeds),
+            "n_cells": len(ids), "ns": list(ns), "seeds": list(cfg.seeds),
             "vertex_counts": {str(k): int(v) for k, v in
                               zip(*np.unique(vertices, return_counts=True), strict=True)},
             "sampler_weight_by_vertices": {str(k): float(weights[vertices == k].sum())
                                            for k in np.unique(vertices)},
             "sampler_effective_size": float(1 / (weights ** 2).sum()),
-            "notes": ["N = 1000 is impossible on the 1k table (no test cells would be left)",
+            "notes": [("gcn x5: N = 172 only" if table == "nb101" else
+                       "N = 1000 is impossible on the 1k table (no test cells would be left)"),
                       f"gcn: {cfg.gcn_epochs} epochs, {GCN_KW}, all seeds",
                       "weighted_kendall_tau: pairs of held-out cells weighted by w_i * w_j, "
                       "w = NAS-Bench-101 sampler probability"],
@@ -221,9 +244,14 @@ def markdown(results: dict[str, Any]) -> str:
                       for k in nb201]] for p in proxies]
         lines += ["**Fixed scores** (no fit): Kendall tau on the held-out cells, mean over "
                   "every draw", "", *_table(["score", *nb201], body)]
+    if "nb101_1k/cifar10/val" in frames:
+        lines += ["**nb101_1k/cifar10/val** (the 1k table): Kendall tau on the other table "
+                  "cells", ""]
+        lines += _fitted_table(frames["nb101_1k/cifar10/val"], "kendall_tau")
     if "nb101/cifar10/val" in frames:
         rows = frames["nb101/cifar10/val"]
-        lines += ["**nb101/cifar10/val** (1k table): Kendall tau on the other table cells", ""]
+        lines += [f"**nb101/cifar10/val** ({sections['nb101/cifar10/val']['n_cells']:,} cells): "
+                  "Kendall tau on the other table cells", ""]
         lines += _fitted_table(rows, "kendall_tau")
         lines += ["**nb101/cifar10/val**: sampler-weighted Kendall tau", ""]
         lines += _fitted_table(rows, "weighted_kendall_tau")
@@ -249,6 +277,8 @@ def main() -> None:
     ap.add_argument("--gcn-epochs", type=int, default=300)
     ap.add_argument("--quick", action="store_true", help="smoke run, own results file")
     ap.add_argument("--table", action="store_true", help="print the README tables and exit")
+    ap.add_argument("--only", nargs="+", default=None,
+                    help="run only these predictors; keep the stored rows of the others")
     cfg = ap.parse_args()
     torch.set_num_threads(1)
     name = "predictor_curves_quick" if cfg.quick else "predictor_curves"
@@ -259,14 +289,15 @@ def main() -> None:
     cfg.seeds = (0, 1) if cfg.quick else (0, 1, 2, 3, 4)
     cfg.gcn_seeds = (0,) if cfg.quick else (0, 1, 2)
     cfg.ns201 = (32, 100) if cfg.quick else (32, 100, 200, 1000)
-    cfg.ns101 = (32, 100) if cfg.quick else (32, 100, 172, 200)
+    cfg.ns101 = (32, 100) if cfg.quick else (32, 100, 172, 200, 1000)
     if cfg.quick:
         cfg.gcn_epochs = min(cfg.gcn_epochs, 10)
     t_all = time.perf_counter()
     for section in cfg.sections:
         space, dataset, split = SECTIONS[section]
         load0, t0 = os.getloadavg(), time.perf_counter()
-        res = nb101_section(cfg) if space == "nb101" else nb201_section(dataset, split, cfg)
+        res = (nb201_section(dataset, split, cfg) if space == "nb201"
+               else nb101_section(cfg, space))
         if res is None:
             continue
         res |= {"seconds": time.perf_counter() - t0, "load_start": list(load0),
@@ -274,7 +305,14 @@ def main() -> None:
                 "command": "python " + " ".join(["bench/predictor_curves.py", *sys.argv[1:]])}
         # re-read before writing: another invocation may have written other sections meanwhile
         old = json.loads(path.read_text()).get("sections", {}) if path.is_file() else {}
-        old[f"{space}/{dataset}/{split}"] = res
+        key = f"{space}/{dataset}/{split}"
+        if cfg.only and key in old:  # same draws (seeded): keep the other predictors' rows
+            kept = [r for r in old[key]["rows"] if r["predictor"] not in cfg.only]
+            res = {**old[key], "rows": kept + res["rows"],
+                   "only_runs": [*old[key].get("only_runs", []),
+                                 {k: res[k] for k in ("command", "seconds", "load_start",
+                                                      "load_end")}]}
+        old[key] = res
         write_results(name, {"sections": old, "goals": goals(old)})
         print(f"{section}: {res['seconds']:.0f} s, load {load0[0]:.2f} -> "
               f"{os.getloadavg()[0]:.2f}")
