@@ -25,19 +25,6 @@ from workbench.predictors._predictor_registry import get_predictor, register_pre
 MEMBER_KINDS = ("gcn", "graf")
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with numpy scalars and arrays inside made JSON values (for predictor files)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 @register_predictor("arch_ensemble")
 class ArchitectureEnsemble(RegressorMixin, BaseEstimator):
     """Architecture predictors fitted on the same cells, combined by their mean rank.
@@ -127,7 +114,7 @@ class ArchitectureEnsemble(RegressorMixin, BaseEstimator):
         arrays: dict[str, np.ndarray] = {}
         for i, member in enumerate(self.members_):
             a, arr = member._export()
-            attrs[f"m{i}"] = _plain(a)
+            attrs[f"m{i}"] = a  # save_predictor makes nested numpy values JSON
             arrays.update({f"m{i}.{k}": v for k, v in arr.items()})
         return attrs, arrays
 

@@ -503,7 +503,10 @@ class LayerNAS(Search):
         """The value ``candidate`` (a candidate of ``layer``) is bucketed by there: its own cost,
         or with ``bucket_cost="floor"`` the lowest cost of a completion of its prefix."""
         self._check_layer(layer)
-        cand = self.space.check(candidate)
+        return self._value(layer, self.space.check(candidate))
+
+    def _value(self, layer: int, cand: Candidate) -> float:
+        """:meth:`bucket_value` of a checked candidate."""
         if self._values is None:
             return self.space.cost(cand)
         return float(self._values[layer - 1][self.space.positions(cand[:layer])])
@@ -603,7 +606,7 @@ class LayerNAS(Search):
         """The child's bucket at ``layer``; None when it is dropped (outside the range, or
         with exact ranges a prefix none of whose completions lands in the target)."""
         if self._values is not None:
-            cost = float(self._values[layer - 1][self.space.positions(child[:layer])])
+            cost = self._value(layer, child)
         bucket = self.bucket_of(layer, cost)
         if bucket is not None and self._reach is not None:
             reach = self._reach[layer - 1][self.space.positions(child[:layer])]
