@@ -3,6 +3,7 @@
 
 from workbench.training._build import build_trainer
 from workbench.training._config import OPTIMIZERS, SCHEDULES, TrainConfig
+from workbench.training._optim import LeanSGD
 from workbench.training._trainer import (
     DIVERGE_LOSS,
     TRAIN_STATUSES,
@@ -18,6 +19,7 @@ __all__ = [
     "SCHEDULES",
     "TRAIN_STATUSES",
     "Callback",
+    "LeanSGD",
     "TrainConfig",
     "TrainResult",
     "Trainer",

@@ -22,6 +22,7 @@ from workbench.data import DeviceLoader, ImageDataset
 from workbench.features import SnapshotRecorder, Snapshots
 from workbench.spaces import parameterised_layers, trainable_parameters
 from workbench.training._config import TrainConfig
+from workbench.training._optim import LeanSGD
 
 TRAIN_STATUSES = ("running", "done", "diverged", "stopped")
 #: A run whose mean training loss over a curve interval, or whose held-out loss, exceeds this
@@ -80,8 +81,9 @@ def _make_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim
     groups = [{"params": decay, "weight_decay": cfg.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
-                               nesterov=cfg.nesterov and cfg.momentum > 0)
+        # torch's SGD, minus its first-call import of torch._dynamo (cold start, _optim.py).
+        return LeanSGD(groups, lr=cfg.lr, momentum=cfg.momentum,
+                       nesterov=cfg.nesterov and cfg.momentum > 0)
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=0.9, eps=1.0, momentum=cfg.momentum)
     return torch.optim.AdamW(groups, lr=cfg.lr)
