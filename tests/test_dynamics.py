@@ -15,6 +15,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
+from workbench.benchmarks import get_benchmark
 from workbench.collect import collect
 from workbench.features import FEATURE_NAMES
 from workbench.predictors import (
@@ -25,6 +26,7 @@ from workbench.predictors import (
     DynamicsGRU,
     GCNPredictor,
     dynamics_inputs,
+    graph_features,
     graphs_from_cells,
     load_dynamics,
     load_predictor,
@@ -297,6 +299,24 @@ def test_load_dynamics_and_rank_runs_from_a_store(tmp_path, one_thread):
         load_dynamics(tmp_path, step=0)
     with pytest.raises(ValueError, match="runs not found"):
         load_dynamics(tmp_path, ["nope"])
+    # dynamics + graph features + published proxies in one X, in the runs' order
+    proxies = get_benchmark("nb201").proxies()
+    both = load_dynamics(tmp_path, step=4, encoding="graf", extra=proxies)
+    _, enc = split_inputs(both.X)
+    cells = both.runs["cell"].tolist()
+    expect = np.concatenate([graph_features("nb201", cells).to_numpy(),
+                             proxies.loc[both.runs["cell_id"].astype(str)].to_numpy()], axis=1)
+    np.testing.assert_allclose(enc, expect.astype(np.float32))
+    assert DynamicsForest(n_estimators=5).fit(both.X, both.y).n_features_in_ == \
+        len(summary_feature_names(expect.shape[1]))
+    with pytest.raises(ValueError, match="extra has no row for cell ids"):
+        load_dynamics(tmp_path, step=4, extra=proxies.iloc[:3])
+    holed = proxies.copy()
+    holed.loc[str(both.runs["cell_id"].iloc[0]), "synflow"] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf values for cell ids"):
+        load_dynamics(tmp_path, step=4, extra=holed)
+    with pytest.raises(ValueError, match="extra must be a DataFrame"):
+        load_dynamics(tmp_path, step=4, extra=[1, 2])
 
 
 def test_bundled_default_predictor_loads_and_ranks_new_runs(tmp_path, one_thread):

@@ -19,6 +19,7 @@ import pandas as pd
 
 from workbench._checks import check_int
 from workbench.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION, FEATURE_SOURCES, Snapshots
+from workbench.predictors._graph_features import graph_features
 
 #: Channel names of the last axis of the maps: ``weights.mean`` ... ``grads.cosine``.
 CHANNELS: tuple[str, ...] = tuple(f"{s}.{f}" for s in FEATURE_SOURCES for f in FEATURE_NAMES)
@@ -94,9 +95,45 @@ def snapshot_maps(snaps: Snapshots, step: int) -> np.ndarray:
     return np.concatenate([cut.weights, cut.grads], axis=-1)
 
 
+def _architecture_columns(rows: pd.DataFrame, encoding: str | None,
+                          extra: pd.DataFrame | None) -> np.ndarray | None:
+    """The per-run encoding columns: a space encoding or graph features, then ``extra``."""
+    if extra is not None and not isinstance(extra, pd.DataFrame):
+        raise ValueError(f"extra must be a DataFrame indexed by cell id or None, got "
+                         f"{type(extra).__name__}")
+    cols: list[np.ndarray] = []
+    if encoding is not None:
+        from workbench.spaces import get_space
+
+        spaces = rows["space"].unique().tolist()
+        if len(spaces) != 1:
+            raise ValueError(f"an architecture encoding needs runs of one space, got {spaces}")
+        sp = get_space(spaces[0])
+        if encoding == "graf":
+            cols.append(graph_features(sp, rows["cell"].tolist()).to_numpy(np.float64))
+        else:
+            cols.append(np.stack([sp.encode(sp.parse(c), encoding) for c in rows["cell"]]))
+    if extra is not None:
+        table = extra.select_dtypes("number")
+        table.index = table.index.astype(str)
+        ids = rows["cell_id"].astype(str)
+        missing = sorted(set(ids) - set(table.index))
+        if missing:
+            raise ValueError(f"extra has no row for cell ids {missing[:10]}"
+                             f"{' ...' if len(missing) > 10 else ''}")
+        values = table.loc[ids.tolist()].to_numpy(np.float64)
+        bad = ~np.isfinite(values).all(axis=1)
+        if bad.any():
+            raise ValueError(f"extra has NaN or inf values for cell ids "
+                             f"{ids[bad].tolist()[:10]}: fill or drop them first")
+        cols.append(values)
+    return np.concatenate(cols, axis=1) if cols else None
+
+
 def load_dynamics(store: Any, run_ids: Sequence[str] | None = None, *, step: int = 100,
                   space: str | None = None, dataset: str | None = None,
-                  encoding: str | None = None, require_label: bool = True) -> DynamicsData:
+                  encoding: str | None = None, extra: pd.DataFrame | None = None,
+                  require_label: bool = True) -> DynamicsData:
     """Snapshot maps of stored runs up to mini-batch ``step``, their labels and CV groups.
 
     ``run_ids`` default to the store's ``done`` runs (filtered by ``space``/``dataset``). Every
@@ -104,6 +141,12 @@ def load_dynamics(store: Any, run_ids: Sequence[str] | None = None, *, step: int
     up). ``encoding`` (e.g. ``"adjacency"``) appends the space's architecture encoding; all runs
     must then come from one space. ``groups`` is the architecture (space + cell id), for
     cross-validation grouped by architecture.
+
+    ``encoding="graf"`` appends the cells' graph features (:func:`graph_features`) instead, and
+    ``extra`` (a DataFrame indexed by cell id, e.g. ``get_benchmark("nb201").proxies()``) its
+    numeric columns after the encoding: dynamics, graph features and zero-cost proxies in one
+    ``X`` for :class:`DynamicsForest`. ValueError for a run whose cell ``extra`` lacks or has
+    non-finite values for.
     """
     from workbench.store import RunStore
 
@@ -146,15 +189,7 @@ def load_dynamics(store: Any, run_ids: Sequence[str] | None = None, *, step: int
         if rows.empty:
             raise ValueError(f"every selected run has NaN or inf snapshot statistics up to step "
                              f"{step}: {skipped['run_id'].tolist()[:10]}")
-    enc = None
-    if encoding is not None:
-        from workbench.spaces import get_space
-
-        spaces = rows["space"].unique().tolist()
-        if len(spaces) != 1:
-            raise ValueError(f"an architecture encoding needs runs of one space, got {spaces}")
-        sp = get_space(spaces[0])
-        enc = np.stack([sp.encode(sp.parse(c), encoding) for c in rows["cell"]])
+    enc = _architecture_columns(rows, encoding, extra)
     y = rows["label"].to_numpy(dtype=float)
     groups = (rows["space"] + ":" + rows["cell_id"].astype(str)).to_numpy()
     return DynamicsData(X=dynamics_inputs(np.stack(maps), enc), y=y, groups=groups,
