@@ -17,3 +17,6 @@ def test_quick_demo_writes_every_section(tmp_path, one_thread):
     # the dynamics predictor ranked the demo's runs of both spaces
     assert re.search(r"nb201 demo runs ranked by the dynamics predictor", html)
     assert re.search(r"nb101 demo runs ranked by the dynamics predictor", html)
+    # the bundled predictor was fitted on NB201 `small` runs: the report says how these differ
+    # (rank_runs' warning goes into the report, not to the console)
+    assert re.search(r"Note on the nb101 ranking: .*differ", html)
