@@ -204,6 +204,35 @@ def _state(pid: int) -> str:
         return "Z"
 
 
+_CREATE = """
+import sys, time
+from workbench.store import RunStore
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all start together
+RunStore(sys.argv[1]).counts()
+"""
+
+
+def test_a_store_being_created_is_never_seen_half_made(tmp_path):
+    """A new index appears complete (made aside, then linked into place), so a process that
+    opens the store while others create it never sees the empty file a damaged index is."""
+    root = tmp_path / "store"
+    start = time.time() + 2.0
+    procs = [subprocess.Popen([sys.executable, "-c", _CREATE, str(root), str(start)])
+             for _ in range(4)]
+    seen_empty, opened = 0, 0
+    while any(p.poll() is None for p in procs) or opened == 0:
+        index = root / "index.sqlite"
+        if index.is_file():
+            seen_empty += index.stat().st_size == 0
+            RunStore(root).counts()  # would raise on a zero-length index
+            opened += 1
+        time.sleep(0.001)
+    assert [p.wait(60) for p in procs] == [0, 0, 0, 0]
+    assert seen_empty == 0 and opened >= 1
+    assert sorted(q.name for q in root.iterdir() if q.name.startswith(".")) == []  # no temp left
+    assert set(RunStore(root).counts().values()) == {0}
+
+
 # -- damaged, foreign and read-only indexes -------------------------------------------------------
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,9 +177,37 @@ MIGRATIONS = {  # version -> statements that lift a store from it to the next ve
 }
 
 
+def _create_atomically(path: Path) -> None:
+    """Write a complete new index beside ``path`` and hard-link it into place, so that no other
+    process ever sees a half-made (empty) index; a process that loses the race to create it
+    keeps the winner's. Filesystems without hard links fall back to creating it in place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")  # persistent in the file's header
+            conn.execute("BEGIN IMMEDIATE")
+            for stmt in filter(None, (s.strip() for s in SCHEMA.split(";"))):
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        finally:
+            conn.close()  # the last connection checkpoints the WAL into the file
+        with contextlib.suppress(FileExistsError):  # another process made it first: keep theirs
+            os.link(tmp, path)
+    except (OSError, sqlite3.Error):  # no hard links (or no temp file): create in place
+        pass
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
 def initialise(path: Path, timeout: float) -> None:
     """Create the index (WAL mode, schema, version) if needed, or migrate an older one; safe to
     race from many processes. An index at the current version is only read (no write lock)."""
+    if not path.exists():
+        _create_atomically(path)
     if path.is_file() and path.stat().st_size > 0:
         with reading(path, timeout) as conn:
             version = check_version(conn, path)
