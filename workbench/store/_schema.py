@@ -177,6 +177,14 @@ MIGRATIONS = {  # version -> statements that lift a store from it to the next ve
 }
 
 
+def _create_schema(conn: sqlite3.Connection) -> None:
+    """The current schema and its version, inside the caller's open transaction."""
+    # One statement at a time: executescript() would COMMIT the open transaction first.
+    for stmt in filter(None, (s.strip() for s in SCHEMA.split(";"))):
+        conn.execute(stmt)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 def _create_atomically(path: Path) -> None:
     """Write a complete new index beside ``path`` and hard-link it into place, so that no other
     process ever sees a half-made (empty) index; a process that loses the race to create it
@@ -187,9 +195,7 @@ def _create_atomically(path: Path) -> None:
         try:
             conn.execute("PRAGMA journal_mode = WAL")  # persistent in the file's header
             conn.execute("BEGIN IMMEDIATE")
-            for stmt in filter(None, (s.strip() for s in SCHEMA.split(";"))):
-                conn.execute(stmt)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            _create_schema(conn)
             conn.execute("COMMIT")
         finally:
             conn.close()  # the last connection checkpoints the WAL into the file
@@ -242,7 +248,4 @@ def initialise(path: Path, timeout: float) -> None:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             return
         _refuse_foreign(conn, path, version)
-        # One statement at a time: executescript() would COMMIT the open transaction first.
-        for stmt in filter(None, (s.strip() for s in SCHEMA.split(";"))):
-            conn.execute(stmt)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _create_schema(conn)
