@@ -23,6 +23,11 @@ percentile of the feasible cells' final accuracies. Every method observes valida
   trained every feasible cell for 12 epochs would return): whether it is top-1 % says how far a
   12-epoch observation can go.
 
+* top-10 by 12 epochs: of the 10 feasible cells with the best 12-epoch validation accuracy, how
+  many are top 1 %, and how far apart their 12-epoch scores lie (points): where few are and the
+  scores are close, which one a search returns is decided by differences a 12-epoch training
+  cannot resolve.
+
 * LayerNAS*: LayerNAS with the bucketing rule chosen for this device and target on the tuning
   seeds 1000-1019 (``--tune-seeds``) among ``--rules`` (``bucket_edges/bucket_cost``:
   equal/candidate is the default above; quantile edges and floor costs are the alternatives
@@ -92,6 +97,9 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
     top = float(np.quantile(fin, 0.99))
     best_final = float(fin.max())
     ceiling_id = str(val12.loc[feasible].idxmax())
+    # how far a 12-epoch observation separates the top: of the feasible cells with the 10 best
+    # 12-epoch scores, how many are top 1 %, and the spread of those 10 scores
+    by_val12 = val12.loc[feasible].sort_values(ascending=False).index[:10]
     constraint = CostConstraint(("latency", device), max_value=limit)
     view = constraint.restrict(backend)
     per_epoch = float(np.mean([backend._cost(backend.candidates.position(i), 12) / 12
@@ -139,6 +147,8 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
         "best_feasible_final": best_final,
         "ceiling_val12_best_is_top1": bool(final[ceiling_id] >= top),
         "ceiling_val12_best_final": float(final[ceiling_id]),
+        "val12_top10_top1_count": int((final.loc[by_val12] >= top).sum()),
+        "val12_top10_spread": float(val12[by_val12[0]] - val12[by_val12[-1]]),
         "rule_tuning_top1": tuning, "rule_chosen": chosen,
     }
     for m in METHODS:
@@ -180,7 +190,9 @@ def main() -> None:
                   f"  top1: " + "  ".join(f"{m} {row[m]['top1_rate']:.2f}" for m in METHODS)
                   + f"  (LayerNAS* {row['rule_chosen']})"
                   f"  LayerNAS trainings {row['LayerNAS']['trainings']['mean']:.0f}"
-                  f"  ceiling {row['ceiling_val12_best_is_top1']}", flush=True)
+                  f"  ceiling {row['ceiling_val12_best_is_top1']}"
+                  f"  top-10 by 12 epochs: {row['val12_top10_top1_count']} top-1 %"
+                  f" within {row['val12_top10_spread']:.2f} points", flush=True)
     settings = {k: v for k, v in vars(args).items() if k != "name"}
     path = write_results(args.name, {
         "settings": settings, "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
