@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
 from workbench.search import (
@@ -543,3 +545,133 @@ def test_bucketing_alternatives_need_an_enumerable_space():
     space = LayerwiseSpace([(1, 2, 3)] * 4, lambda c: float(sum(c)), enumerate_limit=10)
     with pytest.raises(ValueError, match=r"enumerable.*81 candidates"):
         LayerNAS(space, lambda c: 0.0, (6, 8), bucket_edges="quantile")
+
+
+# -- layer order ------------------------------------------------------------------------------
+
+
+def weighted(weights=(1.0, 2.0, 10.0), labels="ABCD"):
+    """Options A-D worth 0-3, cost = sum of weight x worth (layer 3 moves it most), score
+    favouring C on every layer but layer 2's B."""
+    space = LayerwiseSpace([tuple(labels)] * len(weights),
+                           lambda c: sum(w * labels.index(o) for w, o in zip(weights, c,
+                                                                             strict=True)),
+                           name="weighted")
+
+    def score(c):
+        return float(-sum((labels.index(o) - (1 if i == 1 else 2)) ** 2
+                          for i, o in enumerate(c)))
+
+    return space, score
+
+
+def test_reordered_space_holds_the_same_candidates():
+    space, _ = weighted()
+    r = space.reordered((3, 1, 2))
+    assert r.layers == (space.layers[2], space.layers[0], space.layers[1])
+    assert r.order == (3, 1, 2) and r.base is space and r.default == ("D", "D", "D")
+    for cand in space.candidates():
+        mine = r.arrange(cand)
+        assert mine == (cand[2], cand[0], cand[1]) and r.restore(mine) == cand
+        assert r.cost(mine) == space.cost(cand) and r.format(mine) == space.format(cand)
+    assert np.array_equal(r.cost_grid(), np.transpose(space.cost_grid(), (2, 0, 1)))
+    assert space.reordered((3, 1, 2)) is r  # cached
+    assert space.reordered((1, 2, 3)) is space
+    assert r.reordered((2, 3, 1)) is space.reordered((1, 2, 3))  # composes onto the base
+    assert r.reordered((3, 1, 2)).order == (2, 3, 1)
+    assert space.cost_order() == (3, 2, 1)
+    assert space.cost_spread() == pytest.approx([3.0, 6.0, 30.0])
+
+
+@given(st.permutations([1, 2, 3, 4]), st.tuples(*[st.sampled_from("ABCD")] * 4))
+def test_reordering_round_trips(order, cand):
+    space, _ = weighted((1.0, 3.0, 0.5, 2.0))
+    r = space.reordered(order)
+    assert r.restore(r.arrange(cand)) == cand
+    assert r.cost(r.arrange(cand)) == space.cost(cand)
+    assert r.reordered(np.argsort(order) + 1).restore(cand) == cand  # the inverse order
+
+
+@pytest.mark.parametrize("order", [(1, 2, 0), (1, 1, 2), (1, 2), "123", (1.5, 2, 3)])
+def test_bad_layer_orders_raise(order):
+    space, _ = weighted()
+    with pytest.raises(ValueError, match=r"layer order must list the layer numbers 1\.\.3"):
+        space.reordered(order)
+
+
+def test_layer_order_searches_the_costliest_layer_first():
+    space, score = weighted()
+    target = (20.0, 26.0)
+    brute = brute_force(space, score, target)
+    nas = LayerNAS(space, score, target, buckets_per_layer=8, capacity_H=2,
+                   range_rule="exact", layer_order="cost")
+    assert nas.range_table()["space_layer"].tolist() == [3, 2, 1]
+    nas.run()
+    hist = nas.history
+    first = hist[hist["layer"] == 1]
+    # search layer 1 is the space's layer 3: its children change only the last option
+    assert all(o[:2] == ("D", "D") for o in first["options"])
+    assert {o[2] for o in first["options"]} > {"D"}
+    for row in hist.itertuples():  # candidates, labels and costs stay in the space's order
+        assert space.cost(row.options) == row.model_cost
+        assert row.child == space.format(row.options)
+    found = nas.found()
+    assert found.candidate == brute.loc[0, "candidate"]  # additive: exact in any order
+    assert target[0] <= space.cost(found.candidate) <= target[1]
+    assert nas.best()[0] == found.candidate
+    ex = nas.explain(found.candidate)
+    assert ex["space_layer"].tolist() == [3, 2, 1]
+    assert ex["prefix_candidate"].iloc[-1] == found.candidate
+    assert ex["prefix"].iloc[0] == "DD" + found.name[2]
+    assert "order=(3, 2, 1)" in repr(nas)
+    given = LayerNAS(space, score, target, buckets_per_layer=8, capacity_H=2,
+                     range_rule="exact")
+    assert given.range_table()["space_layer"].tolist() == [1, 2, 3]
+    assert "order=" not in repr(given)
+    explicit = LayerNAS(space, score, target, buckets_per_layer=8, capacity_H=2,
+                        range_rule="exact", layer_order=[3, 2, 1])
+    explicit.run()
+    assert explicit.history["options"].tolist() == hist["options"].tolist()
+
+
+@pytest.mark.parametrize("order, match", [
+    ("random", r"layer_order 'random'.*allowed.*given.*cost"),
+    ((1, 2), r"layer numbers 1\.\.3.*\(1, 2\)")])
+def test_bad_layer_order_raises(order, match):
+    space, score = weighted()
+    with pytest.raises(ValueError, match=match):
+        LayerNAS(space, score, (20.0, 26.0), layer_order=order)
+
+
+def test_layer_order_on_nb201_latency_keeps_cells_and_target(nb201_table):
+    bench = nb201_table.benchmark
+    lat = bench.all_costs("latency", "pixel3")
+    limit = float(lat.quantile(0.25))
+    nas = LayerNAS(nb201_table, target=limit, cost=("latency", "pixel3"), budget=12,
+                   buckets_per_layer=8, range_rule="exact", bucket_cost="floor",
+                   layer_order="cost", seed=3)
+    nas.run(max_evaluations=60)
+    assert nas.space.order[0] == 6  # the last edge moves Pixel 3's latency most
+    cell, score = nas.best()
+    cid = str(nb201_table.cell_id(cell))
+    assert lat[cid] <= limit and score == pytest.approx(
+        bench.all_accuracies(epochs=12, split="val")[cid])
+    for row in nas.history.itertuples():
+        assert row.cell == nb201_table.format(nb201_table.resolve(row.cell))
+        assert row.model_cost == pytest.approx(bench.cost(row.cell, metric="latency",
+                                                          device="pixel3"))
+
+
+def test_layer_order_of_a_reordered_space_is_relative_to_it():
+    space, score = weighted()
+    target = (20.0, 26.0)
+    optimum = brute_force(space, score, target).loc[0, "candidate"]
+    r = space.reordered((3, 1, 2))
+    for order in ("given", "cost", (2, 3, 1)):
+        nas = LayerNAS(r, lambda c: score(r.restore(c)), target, buckets_per_layer=8,
+                       range_rule="exact", layer_order=order)
+        nas.run()
+        assert nas.found().candidate == r.arrange(optimum)  # in r's own order
+        assert all(r.cost(o) == c for o, c in
+                   zip(nas.history["options"], nas.history["model_cost"], strict=True))
+    assert nas.range_table()["space_layer"].tolist() == [2, 3, 1]

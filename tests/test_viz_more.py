@@ -313,6 +313,25 @@ def test_layernas_bucket_data_marks_the_latest_iteration():
     assert html.count("<table") == 3 and "CAD 0.40 [x]" in html and "<s>" in html
     fig = plot_layernas_buckets(d)
     assert len(fig.data) == 3
+    assert (d["space_layer"] == d["layer"]).all()
+    assert "(space layer" not in html and "(space layer" not in str(fig.layout.annotations)
+
+
+def test_layernas_bucket_tables_name_the_space_layer_when_reordered():
+    problem = paper_example()
+    nas = problem.search(layer_order=(3, 1, 2))
+    nas.run(max_sweeps=1)
+    d = layernas_buckets_data(nas)
+    assert dict(zip(d["layer"], d["space_layer"], strict=True)) == {1: 3, 2: 1, 3: 2}
+    kept = d[d["status"].isin(["kept", "added"])]
+    assert set(kept["name"]) == set(nas.tables(long=True)["name"])
+    assert all(problem.space.cost(n) == c for n, c in zip(kept["name"], kept["cost"],
+                                                         strict=True))
+    html = layernas_tables_html(d)
+    assert "layer 1 (space layer 3)" in html and "layer 3 (space layer 2)" in html
+    titles = [a.text for a in plot_layernas_buckets(d).layout.annotations]
+    assert titles == ["layer 1 (space layer 3)", "layer 2 (space layer 1)",
+                      "layer 3 (space layer 2)"]
 
 
 def _shown_lines(markup: str) -> list[str]:

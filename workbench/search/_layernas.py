@@ -39,6 +39,12 @@ Conventions (the paper leaves them open; see ``../shared/reference/layernas.md``
   few outlying costs do not leave most buckets empty), and ``bucket_cost="floor"`` buckets a
   prefix by the lowest cost any completion of it reaches (how much of the target it uses up
   whatever the later layers choose) instead of its own cost with the defaults.
+* Layer order: layers are searched in the space's order (``layer_order="given"``: NAS-Bench-201's
+  edges in cell-string order), or ``"cost"``: the layer whose option moves the cost most first
+  (:meth:`LayerwiseSpace.cost_order`), so that the early bucket decisions are the ones the cost
+  target constrains most; or any permutation of the layer numbers. The search runs on
+  :meth:`LayerwiseSpace.reordered`; labels, candidates and answers stay in the space's order
+  (tables and history number the *search* layers; ``range_table`` shows which is which).
 * Ranking inside a bucket and "best": higher score, then lower cost, then earlier evaluation.
 * An iteration at layer i trains up to ``candidates_per_iter`` new children (the paper's "2
   candidates per iteration": its first iteration trains two children of the root). It walks the
@@ -83,6 +89,7 @@ Evaluator = Callable[[tuple[Opt, ...]], float]
 RANGE_RULES = ("paper", "exact")
 BUCKET_EDGES = ("equal", "quantile")
 BUCKET_COSTS = ("candidate", "floor")
+LAYER_ORDERS = ("given", "cost")
 _HISTORY_COLUMNS = ["iteration", "sweep", "layer", "parent", "child", "candidate", "cost",
                     "bucket", "score", "trained", "seconds", "event"]
 
@@ -145,6 +152,11 @@ class LayerwiseSpace(Generic[Opt]):
         self.enumerable = self.size <= enumerate_limit
         self.default: tuple[Opt, ...] = (self._most_expensive() if default is None
                                          else self.check(default, "default"))
+        #: The space this one reorders (None: it is its own) and, for each of its layers, the
+        #: number (1-based) of that layer in ``base`` (see :meth:`reordered`).
+        self.base: LayerwiseSpace[Opt] | None = None
+        self.order: tuple[int, ...] = tuple(range(1, self.n_layers + 1))
+        self._reorders: dict[tuple[int, ...], LayerwiseSpace[Opt]] = {}
 
     # -- basics -----------------------------------------------------------------------------
     @property
@@ -220,6 +232,71 @@ class LayerwiseSpace(Generic[Opt]):
     def candidates(self) -> Iterator[tuple[Opt, ...]]:
         """Every candidate, in lexicographic order of option positions."""
         return itertools.product(*self.layers)
+
+    # -- layer order ---------------------------------------------------------------------------
+    def reordered(self, order: Sequence[int]) -> LayerwiseSpace[Opt]:
+        """The same candidates searched in another layer order: layer k of the result is layer
+        ``order[k]`` (1-based) of this space. Costs, labels (:meth:`format`) and
+        :meth:`restore` stay in this space's order; reorderings are cached per space."""
+        L = self.n_layers
+        try:
+            items = None if isinstance(order, (str, bytes)) else list(order)
+        except TypeError:
+            items = None
+        if items is None or sorted(o if is_int(o) else -1 for o in items) != list(range(1, L + 1)):
+            raise ValueError(f"layer order must list the layer numbers 1..{L} once each, got "
+                             f"{order!r}")
+        key = tuple(int(o) for o in items)
+        if key == tuple(range(1, L + 1)):
+            return self
+        if self.base is not None:  # a reordering of a reordering: reorder the base
+            return self.base.reordered([self.order[k - 1] for k in key])
+        if key not in self._reorders:
+            perm = [k - 1 for k in key]
+            space: LayerwiseSpace[Opt] = LayerwiseSpace(
+                [self.layers[p] for p in perm],
+                lambda c: self.cost(space.restore(c)), tuple(self.default[p] for p in perm),
+                self.name, format_fn=lambda c: self.format(space.restore(c)),
+                enumerate_limit=self.size if self.enumerable else 0, unit=self.unit)
+            space.base, space.order = self, key
+            if self.enumerable:
+                space._grid = np.transpose(self.cost_grid(), perm)
+            self._reorders[key] = space
+        return self._reorders[key]
+
+    def restore(self, candidate: Sequence[Opt]) -> tuple[Opt, ...]:
+        """A candidate of this space with its options in :attr:`base`'s layer order (itself
+        when this space is not a reordering)."""
+        if self.base is None:
+            return tuple(candidate)
+        out: list[Any] = [None] * self.n_layers
+        for k, o in zip(self.order, candidate, strict=True):
+            out[k - 1] = o
+        return tuple(out)
+
+    def arrange(self, candidate: Sequence[Opt]) -> tuple[Opt, ...]:
+        """The inverse of :meth:`restore`: a candidate of :attr:`base` in this space's order."""
+        if self.base is None:
+            return self.check(candidate)
+        cand = self.base.check(candidate)
+        return tuple(cand[k - 1] for k in self.order)
+
+    def cost_spread(self) -> np.ndarray:
+        """Per layer, how far its option moves the cost: the mean over the other layers'
+        options of (highest - lowest cost over this layer's options) when enumerable, else the
+        spread of single-layer changes around the default."""
+        if self.enumerable:
+            grid = self.cost_grid()
+            return np.array([float(np.mean(grid.max(axis=i) - grid.min(axis=i)))
+                             for i in range(self.n_layers)])
+        return np.array([float(np.ptp([self.cost(self.replace(self.default, i, o))
+                                       for o in layer]))
+                         for i, layer in enumerate(self.layers, start=1)])
+
+    def cost_order(self) -> tuple[int, ...]:
+        """Layer numbers (1-based), the layer that moves the cost most first (ties: in order)."""
+        spread = self.cost_spread()
+        return tuple(int(i) + 1 for i in sorted(range(self.n_layers), key=lambda i: -spread[i]))
 
     # -- costs over the whole space ----------------------------------------------------------
     def cost_grid(self) -> np.ndarray:
@@ -387,6 +464,8 @@ class LayerNAS(Search):
     Candidates are ranked by the ranker (default: the observed score). ``bucket_edges``
     ("equal" or "quantile") and ``bucket_cost`` ("candidate" or "floor") choose how prefixes
     are bucketed (module doc); the alternatives suit costs far from additive, like latency.
+    ``layer_order`` ("given", "cost" or a permutation of 1..L) is the order the layers are
+    searched in (module doc); ``bench/hardware.py`` measures "cost" with floor costs.
 
     History: one row per generated child (trained, re-inserted for free, rejected or dropped
     outside the layer's range) with the base columns (``decision``: added / evicted X /
@@ -409,7 +488,8 @@ class LayerNAS(Search):
                  buckets_per_layer: int = 4, capacity_H: int = 2, candidates_per_iter: int = 2,
                  *, seed: RngLike = 0, ranker: RankerLike = "observed",
                  range_rule: str = "paper", bucket_edges: str = "equal",
-                 bucket_cost: str = "candidate", problem: LayerwiseProblem | None = None,
+                 bucket_cost: str = "candidate", layer_order: str | Sequence[int] = "given",
+                 problem: LayerwiseProblem | None = None,
                  budget: float | None = None,
                  cost: str | tuple[str, str] | Callable[[Any], float] = "params",
                  eval_seconds: Callable[[Candidate], float] | None = None,
@@ -423,6 +503,21 @@ class LayerNAS(Search):
         runner, space, to_cell, self.problem = _layerwise_setup(
             backend, evaluator, problem, cost, eval_seconds, truth)
         super().__init__(runner, seed=seed, ranker=ranker)
+        self.layer_order = layer_order
+        order: Sequence[int]
+        if isinstance(layer_order, str):
+            if layer_order not in LAYER_ORDERS:
+                raise ValueError(f"unknown layer_order {layer_order!r}; allowed: {LAYER_ORDERS} "
+                                 f"or a list of the layer numbers 1..{space.n_layers}")
+            order = (tuple(range(1, space.n_layers + 1)) if layer_order == "given"
+                     else space.cost_order())
+        else:
+            order = layer_order
+        #: The space in search order: its layer i is layer ``search_order[i - 1]`` of the
+        #: problem's space (candidates shown and returned are in the problem's order).
+        self._given = space
+        space = space.reordered(order)
+        self.search_order: tuple[int, ...] = tuple(int(o) for o in order)
         self.space = space
         self._to_cell = to_cell
         budget = runner.min_budget if budget is None else check_budget("budget", budget)
@@ -503,7 +598,7 @@ class LayerNAS(Search):
         """The value ``candidate`` (a candidate of ``layer``) is bucketed by there: its own cost,
         or with ``bucket_cost="floor"`` the lowest cost of a completion of its prefix."""
         self._check_layer(layer)
-        return self._value(layer, self.space.check(candidate))
+        return self._value(layer, self._arrange(candidate))
 
     def _value(self, layer: int, cand: Candidate) -> float:
         """:meth:`bucket_value` of a checked candidate."""
@@ -590,6 +685,20 @@ class LayerNAS(Search):
             return str(first) if end == first else f"{first}-{end}"
         return f"{_fmt_num(a)}-{_fmt_num(b)}"
 
+    def _restore(self, cand: Candidate) -> Candidate:
+        """A candidate in search order, in the problem's space's order."""
+        if self.space is self._given:
+            return cand
+        out: list[Hashable] = list(cand)
+        for k, o in zip(self.search_order, cand, strict=True):
+            out[k - 1] = o
+        return tuple(out)
+
+    def _arrange(self, candidate: Sequence[Hashable]) -> Candidate:
+        """A candidate of the problem's space (checked), in search order."""
+        cand = self._given.check(candidate)
+        return tuple(cand[k - 1] for k in self.search_order)
+
     def _check_layer(self, layer: int) -> None:
         check_int("layer", layer, minimum=1, maximum=self.space.n_layers)
 
@@ -598,7 +707,8 @@ class LayerNAS(Search):
         """The backend's cell object for a candidate (cached)."""
         cell = self._cell_of.get(cand)
         if cell is None:
-            raw = cand if self._to_cell is None else self._to_cell(cand)
+            raw = self._restore(cand)
+            raw = raw if self._to_cell is None else self._to_cell(raw)
             cell = self._cell_of[cand] = self.backend.resolve(raw)
         return cell
 
@@ -683,7 +793,8 @@ class LayerNAS(Search):
             "fidelity": self._ran, "cost": 0.0,
             "score": math.nan, "ranker_score": math.nan, "final": math.nan,
             "sweep": self._sweep, "layer": layer, "parent": self.space.format(parent.candidate),
-            "child": self.space.format(child), "options": child, "model_cost": cost,
+            "child": self.space.format(child), "options": self._restore(child),
+            "model_cost": cost,
             "bucket": math.nan, "trained": trained}
         if bucket is None:  # no evaluation: a placeholder keeps rows and results parallel
             result = Evaluation(cell=cell, cell_id=row["candidate"], budget=self.budget,
@@ -777,7 +888,8 @@ class LayerNAS(Search):
                      for m in slot]
             if long:
                 rows.extend({"layer": layer, "bucket": b, "range": label, "rank": r,
-                             "candidate": m.candidate, "name": self.space.format(m.candidate),
+                             "candidate": self._restore(m.candidate),
+                             "name": self.space.format(m.candidate),
                              "cost": m.cost, "score": m.score, "done": x}
                             for r, (m, x) in enumerate(zip(slot, marks, strict=True)))
                 continue
@@ -800,9 +912,10 @@ class LayerNAS(Search):
                          ignore_index=True)
 
     def range_table(self) -> pd.DataFrame:
-        """Each layer's cost range and bucket labels."""
+        """Each search layer's cost range and bucket labels, and which layer of the problem's
+        space it is (``space_layer``: the same number unless ``layer_order`` reorders)."""
         return pd.DataFrame([
-            {"layer": i, "lo": lo, "hi": hi,
+            {"layer": i, "space_layer": self.search_order[i - 1], "lo": lo, "hi": hi,
              "buckets": " ".join(f"[{self.bucket_label(i, b)}]"
                                  for b in range(self.buckets_per_layer))}
             for i, (lo, hi) in enumerate(self.ranges, start=1)])
@@ -811,7 +924,7 @@ class LayerNAS(Search):
         """Why ``candidate`` was (not) reached: for each layer i, its prefix (own options on
         layers 1..i, defaults after), what happened to it there and whether the next layer's
         option was generated from it."""
-        cand = self.space.check(candidate)
+        cand = self._arrange(candidate)
         rows = []
         for i in range(1, self.space.n_layers + 1):
             prefix = cand[:i] + self.space.default[i:]
@@ -820,8 +933,10 @@ class LayerNAS(Search):
             if i < self.space.n_layers:
                 queue = self._queues[i + 1].get(prefix)
                 expanded = queue is not None and cand[i] not in queue
-            rows.append({"layer": i, "prefix": self.space.format(prefix), "prefix_candidate":
-                         prefix, "cost": self.space.cost(prefix), "fate": fate,
+            rows.append({"layer": i, "space_layer": self.search_order[i - 1],
+                         "prefix": self.space.format(prefix),
+                         "prefix_candidate": self._restore(prefix),
+                         "cost": self.space.cost(prefix), "fate": fate,
                          "next_generated": expanded})
         return pd.DataFrame(rows)
 
@@ -829,7 +944,9 @@ class LayerNAS(Search):
         state = "done" if self.done else f"iteration {self._iteration}"
         return (f"LayerNAS({self.space.name!r}, target={self.target}, "
                 f"B={self.buckets_per_layer}, H={self.capacity_H}, "
-                f"k={self.candidates_per_iter}, seed={self.seed!r}, {state}, "
+                f"k={self.candidates_per_iter}, seed={self.seed!r}, "
+                + (f"order={self.search_order}, " if self.space is not self._given else "")
+                + f"{state}, "
                 f"{self.n_evaluations} evaluated, cost={self._cost:.0f} {self.cost_unit})")
 
 

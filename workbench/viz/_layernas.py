@@ -91,6 +91,9 @@ def layernas_buckets_data(nas: Any) -> pd.DataFrame:
                              "note": added.get(key, "")})
     out = pd.DataFrame(rows, columns=BUCKET_COLUMNS)
     out["iteration"] = it
+    # which layer of the searched space each search layer is (they differ under layer_order)
+    order = tuple(getattr(nas, "search_order", range(1, nas.space.n_layers + 1)))
+    out.insert(1, "space_layer", out["layer"].map(lambda k: order[int(k) - 1]))
     out["done"] = out["done"].astype(object).fillna(False).astype(bool)
     out["rank"] = pd.array(out["rank"], dtype="Int64")
     out["bucket"] = pd.array(out["bucket"], dtype="Int64")
@@ -112,6 +115,15 @@ def _member_text(r: Any, markup: str) -> str:
     if color is None:
         return text
     return f"<span style='color:{color}'>{text}</span>"
+
+
+def _layer_title(data: pd.DataFrame, layer: int) -> str:
+    """'layer 2', or 'layer 2 (space layer 5)' when the search reordered the layers."""
+    if "space_layer" in data.columns:
+        own = data.loc[data["layer"] == layer, "space_layer"]
+        if len(own) and int(own.iloc[0]) != layer:
+            return f"layer {layer} (space layer {int(own.iloc[0])})"
+    return f"layer {layer}"
 
 
 def layernas_tables_html(data: pd.DataFrame) -> str:
@@ -139,7 +151,8 @@ def layernas_tables_html(data: pd.DataFrame) -> str:
             f"<div style='display:inline-block;vertical-align:top;margin:0 14px 10px 0'>"
             f"<table style='border-collapse:collapse;font-size:12px;"
             f"font-family:Helvetica,Arial,sans-serif'>"
-            f"<caption style='caption-side:top;text-align:left;font-weight:bold'>layer {layer}"
+            f"<caption style='caption-side:top;text-align:left;font-weight:bold'>"
+            f"{html.escape(_layer_title(data, int(layer)))}"
             f"</caption><thead><tr><th style='{cell}'>bucket</th><th style='{cell}'>"
             f"candidates</th><th style='{cell}'>notes</th></tr></thead><tbody>{''.join(rows)}"
             f"</tbody></table>{drop}</div>")
@@ -229,7 +242,7 @@ def plot_layernas_buckets(data: pd.DataFrame, *, title: str | None = None, wrap:
     body = sum(heights) + _GAP_PX * (len(layers) - 1)
     range_chars = max([_visible_length(r) for t in tables for r in t[0]] + [8])
     fig = make_subplots(rows=len(layers), cols=1, specs=[[{"type": "table"}]] * len(layers),
-                        subplot_titles=[f"layer {k}" for k in layers],
+                        subplot_titles=[_layer_title(data, k) for k in layers],
                         row_heights=[h / sum(heights) for h in heights],
                         vertical_spacing=_GAP_PX / body if len(layers) > 1 else 0.0)
     for row, (ranges, texts, fills, _) in enumerate(tables, start=1):
