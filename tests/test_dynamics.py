@@ -26,6 +26,7 @@ from workbench.predictors import (
     DynamicsGRU,
     GCNPredictor,
     dynamics_inputs,
+    fitted_on_differences,
     graph_features,
     graphs_from_cells,
     load_dynamics,
@@ -38,6 +39,7 @@ from workbench.predictors import (
     summary_features,
     transform_target,
 )
+from workbench.store import RunStore
 from workbench.training import TrainConfig
 
 C = len(CHANNELS)
@@ -367,5 +369,16 @@ def test_refit_default_predictor_writes_the_bundled_metadata(tmp_path, one_threa
     with pytest.warns(UserWarning, match=r"2 of 2 runs differ .*network 'small' \(fitted on "
                                          r"'tiny'\); snapshot_every=1 \(fitted on 2\)"):
         rank_runs(tmp_path / "other", path=out, step=4)
+    # the same check as a table, for a notebook to read before it ranks
+    same = fitted_on_differences(tmp_path / "runs", est)
+    assert list(same.columns) == ["run_id", "difference"] and same.empty
+    late = fitted_on_differences(tmp_path / "runs", est, step=6)
+    assert len(late) == 4 and set(late["difference"]) == {"read at mini-batch 6 (fitted at 4)"}
+    other_ids = RunStore(tmp_path / "other", readonly=True).runs("done")["run_id"].tolist()
+    diff = fitted_on_differences(tmp_path / "other", loaded, other_ids[:1])
+    assert diff["run_id"].tolist() == other_ids[:1] * 2
+    assert diff["difference"].tolist() == ["network 'small' (fitted on 'tiny')",
+                                           "snapshot_every=1 (fitted on 2)"]
+    assert fitted_on_differences(tmp_path / "other", DynamicsForest()).empty  # no metadata
     with pytest.raises(ValueError, match=r"'gcn'.*allowed"):
         refit_default_predictor(tmp_path / "runs", out, model="gcn")

@@ -27,6 +27,7 @@ from workbench.predictors._default import (
     DEFAULT_DYNAMICS_FILE,
     DEFAULT_DYNAMICS_MODELS,
     default_dynamics_predictor,
+    fitted_on_differences,
     rank_runs,
     refit_default_predictor,
 )
@@ -118,6 +119,7 @@ __all__ = [
     "exponential",
     "extrapolate",
     "fit_curve",
+    "fitted_on_differences",
     "get_predictor",
     "get_proxy",
     "graph_feature_names",

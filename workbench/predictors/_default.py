@@ -55,7 +55,7 @@ def rank_runs(store: Any, run_ids: Sequence[str] | None = None, *, predictor: An
     data = load_dynamics(store, run_ids, step=step, space=space, dataset=dataset,
                          require_label=False)
     score = np.asarray(predictor.predict(data.X), dtype=float)
-    _warn_on_mismatch(store, data.runs, getattr(predictor, "metadata_", None))
+    _warn_on_mismatch(store, data.runs, predictor)
     cols = [c for c in ("run_id", "space", "cell_id", "cell", "dataset", "seed", "label")
             if c in data.runs.columns]
     out = data.runs[cols].copy()
@@ -91,18 +91,41 @@ def _run_differences(config: dict[str, Any], space: str, meta: dict[str, Any]) -
     return out
 
 
-def _warn_on_mismatch(store: Any, runs: pd.DataFrame, meta: dict[str, Any] | None) -> None:
-    """Warn, naming runs and differences, when runs differ from a predictor's fitted-on runs."""
-    if not meta or not len(runs):
-        return
+def fitted_on_differences(store: Any, predictor: Any = None,
+                          run_ids: Sequence[str] | None = None, *, step: int | None = None
+                          ) -> pd.DataFrame:
+    """How stored runs differ from the runs a dynamics predictor was fitted on, as its
+    ``metadata_`` records them (space, network preset, training config, and with ``step`` the
+    mini-batch its snapshots are read at): one row per run and difference (``run_id``,
+    ``difference``), empty when they match or the predictor records nothing. ``predictor``:
+    the bundled default when None; ``run_ids``: the store's done runs when None. What
+    :func:`rank_runs` warns about, for a notebook to check before it ranks."""
     from workbench.store import RunStore
 
+    if predictor is None:
+        predictor = default_dynamics_predictor()
+    meta = getattr(predictor, "metadata_", None) or {}
     rs = store if isinstance(store, RunStore) else RunStore(store, readonly=True)
+    ids = rs.runs("done")["run_id"].tolist() if run_ids is None else list(run_ids)
+    rows = []
+    for rid in ids:
+        run = rs.get(str(rid))
+        diff = _run_differences(run["config"], str(run["space"]), meta) if meta else []
+        if step is not None and meta.get("step") is not None and int(step) != int(meta["step"]):
+            diff.append(f"read at mini-batch {int(step)} (fitted at {int(meta['step'])})")
+        rows += [{"run_id": str(rid), "difference": d} for d in diff]
+    return pd.DataFrame(rows, columns=["run_id", "difference"])
+
+
+def _warn_on_mismatch(store: Any, runs: pd.DataFrame, predictor: Any) -> None:
+    """Warn, naming runs and differences, when runs differ from a predictor's fitted-on runs."""
+    meta = getattr(predictor, "metadata_", None)
+    if not meta or not len(runs):
+        return
+    found = fitted_on_differences(store, predictor, runs["run_id"].tolist())
     differ: dict[str, list[str]] = {}
-    for rid, space in zip(runs["run_id"], runs["space"], strict=True):
-        diff = _run_differences(rs.get(rid)["config"], str(space), meta)
-        if diff:
-            differ.setdefault("; ".join(diff), []).append(str(rid))
+    for rid, diffs in found.groupby("run_id", sort=False)["difference"]:
+        differ.setdefault("; ".join(diffs), []).append(str(rid))
     for what, ids in differ.items():
         warnings.warn(f"{len(ids)} of {len(runs)} runs differ from the runs this predictor was "
                       f"fitted on ({meta.get('trained_on', 'unknown')}): {what}; its scores may "
