@@ -577,8 +577,10 @@ def test_reordered_space_holds_the_same_candidates():
     assert np.array_equal(r.cost_grid(), np.transpose(space.cost_grid(), (2, 0, 1)))
     assert space.reordered((3, 1, 2)) is r  # cached
     assert space.reordered((1, 2, 3)) is space
-    assert r.reordered((2, 3, 1)) is space.reordered((1, 2, 3))  # composes onto the base
-    assert r.reordered((3, 1, 2)).order == (2, 3, 1)
+    rr = r.reordered((2, 3, 1))  # a reordering of a reordering: relative to r
+    assert rr.base is r and rr.layers == space.layers
+    assert rr.restore(("A", "B", "C")) == ("C", "A", "B") == r.arrange(("A", "B", "C"))
+    assert rr.cost(("A", "B", "C")) == space.cost(("A", "B", "C"))
     assert space.cost_order() == (3, 2, 1)
     assert space.cost_spread() == pytest.approx([3.0, 6.0, 30.0])
 
@@ -589,7 +591,9 @@ def test_reordering_round_trips(order, cand):
     r = space.reordered(order)
     assert r.restore(r.arrange(cand)) == cand
     assert r.cost(r.arrange(cand)) == space.cost(cand)
-    assert r.reordered(np.argsort(order) + 1).restore(cand) == cand  # the inverse order
+    inv = r.reordered(np.argsort(order) + 1)  # the inverse order: the base's layers again
+    assert inv.layers == space.layers and inv.cost(cand) == space.cost(cand)
+    assert inv.restore(cand) == r.arrange(cand)
 
 
 @pytest.mark.parametrize("order", [(1, 2, 0), (1, 1, 2), (1, 2), "123", (1.5, 2, 3)])

@@ -249,8 +249,6 @@ class LayerwiseSpace(Generic[Opt]):
         key = tuple(int(o) for o in items)
         if key == tuple(range(1, L + 1)):
             return self
-        if self.base is not None:  # a reordering of a reordering: reorder the base
-            return self.base.reordered([self.order[k - 1] for k in key])
         if key not in self._reorders:
             perm = [k - 1 for k in key]
             space: LayerwiseSpace[Opt] = LayerwiseSpace(
@@ -687,17 +685,12 @@ class LayerNAS(Search):
 
     def _restore(self, cand: Candidate) -> Candidate:
         """A candidate in search order, in the problem's space's order."""
-        if self.space is self._given:
-            return cand
-        out: list[Hashable] = list(cand)
-        for k, o in zip(self.search_order, cand, strict=True):
-            out[k - 1] = o
-        return tuple(out)
+        return cand if self.space is self._given else self.space.restore(cand)
 
     def _arrange(self, candidate: Sequence[Hashable]) -> Candidate:
         """A candidate of the problem's space (checked), in search order."""
-        cand = self._given.check(candidate)
-        return tuple(cand[k - 1] for k in self.search_order)
+        return (self._given.check(candidate) if self.space is self._given
+                else self.space.arrange(candidate))
 
     def _check_layer(self, layer: int) -> None:
         check_int("layer", layer, minimum=1, maximum=self.space.n_layers)
