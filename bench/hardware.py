@@ -33,6 +33,9 @@ percentile of the feasible cells' final accuracies. Every method observes valida
   equal/candidate is the default above; quantile edges and floor costs are the alternatives
   for costs far from additive), the default kept on ties; then run on the reported seeds.
 
+LayerNAS searches the edges in cell-string order (``layer_order="given"``) throughout; how much
+the answer depends on that order is ``bench/layernas_order.py``'s question.
+
 Costs are the table's simulated seconds (``NB201CostModel``). Settings chosen on seeds
 1000-1019 (``--first-seed 1000 --seeds 20``), reported on seeds 0-99.
 
