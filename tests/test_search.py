@@ -15,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.search import (
+    CostConstraint,
     Hyperband,
+    PoolBackend,
     PredictorRanker,
     RandomSearch,
     RegularizedEvolution,
@@ -292,6 +294,35 @@ def test_evolution_population_ages_and_improves(nb201):
     assert (h["decision"] == "mutant").sum() > 40  # NB201's table holds every mutant
     assert re_.table()["born"].tolist() == list(range(50, 60))
     assert re_.incumbent_final() > h.loc[h.decision == "initial", "final"].max()
+
+
+def test_evolution_unique_never_trains_a_cell_twice(nb201):
+    limit = float(nb201.benchmark.all_costs("latency", "pixel3").quantile(0.25))
+    constraint = CostConstraint(("latency", "pixel3"), max_value=limit)
+    runs = {}
+    for unique in (False, True):
+        re_ = RegularizedEvolution(nb201, population=10, sample_size=5, budget=12, seed=1,
+                                   max_evaluations=150, unique=unique, constraint=constraint)
+        re_.run()
+        runs[unique] = re_.history
+    assert runs[False]["candidate"].duplicated().sum() > 10  # the paper's RE repeats itself
+    h = runs[True]
+    assert len(h) == 150 and h["candidate"].is_unique
+    assert (h["decision"] == "mutant").sum() > 100  # mostly new mutants, not fallbacks
+    lat = nb201.benchmark.all_costs("latency", "pixel3")
+    assert (lat.loc[h["candidate"].astype(str)] <= limit).all()
+
+
+def test_evolution_unique_ends_when_every_cell_was_evaluated(nb201):
+    pool = PoolBackend(nb201, nb201.sample(12, 4))
+    re_ = RegularizedEvolution(pool, population=5, sample_size=2, budget=12, seed=0,
+                               unique=True)
+    h = re_.run(max_evaluations=100)  # stops early: the pool has 12 cells
+    assert re_.done and len(h) == 12 and h["candidate"].is_unique
+    with pytest.raises(RuntimeError, match="done"):
+        re_.step()
+    with pytest.raises(ValueError, match="unique must be True or False, got 'yes'"):
+        RegularizedEvolution(pool, unique="yes")
 
 
 def test_evolution_on_nb101_falls_back_to_table_cells(nb101):

@@ -29,6 +29,11 @@ class RegularizedEvolution(Search):
     A child must be evaluable (in the table): the parent is re-mutated up to ``max_attempts``
     times, then a random table cell is used instead (decision ``"random fallback"``). On the
     NB101 1k table a mutant is rarely in the table, so expect many fallbacks there.
+
+    ``unique=True`` never trains a cell twice: a mutant (or initial cell) already evaluated is
+    re-drawn like one outside the table, so the budget goes to new cells (the paper's RE
+    re-trains repeats; under a tight constraint half of its trainings can be repeats,
+    ``bench/hardware.py``). The search is done once every cell has been evaluated.
     """
 
     name: ClassVar[str] = "evolution"
@@ -38,7 +43,7 @@ class RegularizedEvolution(Search):
     def __init__(self, backend: Backend, population: int = 20, sample_size: int = 5,
                  budget: float | None = None, *, seed: RngLike = 0,
                  ranker: RankerLike = "observed", max_evaluations: int | None = None,
-                 max_attempts: int = 50,
+                 max_attempts: int = 50, unique: bool = False,
                  constraint: CostConstraint | None = None) -> None:
         self.constraint = constraint
         backend = constrained(backend, constraint)  # only feasible cells from here on
@@ -53,6 +58,11 @@ class RegularizedEvolution(Search):
         self.max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1,
                                          allow_none=True)
         self.max_attempts = check_int("max_attempts", max_attempts, minimum=1)
+        if not isinstance(unique, bool):
+            raise ValueError(f"unique must be True or False, got {unique!r}")
+        self.unique = unique
+        self._seen: set[str] = set()  # ids of every evaluated cell (kept for unique=True)
+        self._exhausted = False  # unique=True and no unevaluated cell left
         # members: (evaluation, ranker score, eval index at birth), oldest first
         self.population: deque[tuple[Evaluation, float, int]] = deque()
 
@@ -62,24 +72,45 @@ class RegularizedEvolution(Search):
 
     @property
     def done(self) -> bool:
-        return self.max_evaluations is not None and len(self._rows) >= self.max_evaluations
+        return self._exhausted or (self.max_evaluations is not None
+                                   and len(self._rows) >= self.max_evaluations)
 
-    def _child(self, parent: Any) -> tuple[Any, str, int]:
+    def _child(self, parent: Any) -> tuple[Any | None, str, int]:
         space = self.backend.space
         for attempt in range(1, self.max_attempts + 1):
             child = space.mutate(parent, self.rng)
             if self.backend.contains(child):
-                return self.backend.resolve(child), "mutant", attempt
-        return self.backend.sample(1, self.rng)[0], "random fallback", self.max_attempts
+                cell = self.backend.resolve(child)
+                if not self.unique or str(self.backend.cell_id(cell)) not in self._seen:
+                    return cell, "mutant", attempt
+        return self._sample(), "random fallback", self.max_attempts
+
+    def _sample(self, exclude: set[str] | None = None) -> Any | None:
+        """One random cell not in ``exclude``; with ``unique`` never an evaluated one, and None
+        (the search done) when none is left."""
+        try:
+            return self.backend.sample(1, self.rng, exclude=self._seen if self.unique
+                                       else exclude or ())[0]
+        except ValueError:
+            if not self.unique:
+                raise
+            self._exhausted = True  # every cell evaluated
+            return None
+
+    def _evaluate_one(self, cell: Any) -> tuple[Evaluation, float]:
+        (res,), (score,) = self._evaluate([cell], self.budget)
+        self._seen.add(str(res.cell_id))
+        return res, float(score)
 
     def _step(self) -> None:
         born = len(self._rows)
         if len(self.population) < self.population_size:
-            taken = {ev.cell_id for ev, _, _ in self.population}
-            cell = self.backend.sample(1, self.rng, exclude=taken)[0]
-            (res,), (score,) = self._evaluate([cell], self.budget)
+            cell = self._sample(exclude={ev.cell_id for ev, _, _ in self.population})
+            if cell is None:
+                return
+            res, score = self._evaluate_one(cell)
             self._log(res, score, "initial", attempts=0)
-            self.population.append((res, float(score), born))
+            self.population.append((res, score, born))
             return
         picks = self.rng.choice(len(self.population), size=self.sample_size, replace=False)
         members = list(self.population)
@@ -88,9 +119,11 @@ class RegularizedEvolution(Search):
         best = max(range(len(picks)), key=lambda j: (scores[j], -int(picks[j])))
         parent = members[int(picks[best])][0]
         child, decision, attempts = self._child(parent.cell)
-        (res,), (score,) = self._evaluate([child], self.budget)
+        if child is None:
+            return
+        res, score = self._evaluate_one(child)
         removed = self.population.popleft()
-        self.population.append((res, float(score), born))
+        self.population.append((res, score, born))
         self._log(res, score, decision, parent=parent.cell_id, removed=removed[0].cell_id,
                   attempts=attempts)
 
