@@ -15,7 +15,9 @@ percentile of the feasible cells' final accuracies. Every method observes valida
   cell.
 * RE / RS: ``constraint=CostConstraint(("latency", device), max_value=T)`` (only feasible
   cells are sampled and mutated into), 12-epoch trainings, run until LayerNAS's simulated cost
-  of the same seed (``run(max_cost=...)``).
+  of the same seed (``run(max_cost=...)``). RE-unique: RE with ``unique=True`` (a cell already
+  trained is never trained again; the paper's RE re-trains repeats). Both report
+  ``distinct_trainings``.
 * SH: constrained, two rungs (12 epochs, then 200 epochs for the top 1/eta, eta = ``--sh-eta``),
   with n set so that its planned cost (mean feasible per-epoch cost) matches LayerNAS's; its
   actual cost ratio is reported.
@@ -68,7 +70,7 @@ from workbench.search import (
 )
 
 DEVICES = tuple(HW_DEVICES)
-METHODS = ("LayerNAS", "LayerNAS*", "RE", "RS", "SH")
+METHODS = ("LayerNAS", "LayerNAS*", "RE", "RE-unique", "RS", "SH")
 RULES = ("equal/candidate", "quantile/candidate", "equal/floor")
 
 
@@ -121,7 +123,8 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
               for rule in args.rules}
     chosen = max(args.rules, key=lambda r: (tuning[r], r == args.rules[0]))
     out: dict[str, list[float]] = {f"{m}_{k}": [] for m in METHODS
-                                   for k in ("top1", "regret", "cost", "trainings", "latency")}
+                                   for k in ("top1", "regret", "cost", "trainings", "distinct",
+                                             "latency")}
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         nas = layernas(seed, args.rules[0])
         nas_star = layernas(seed, chosen)
@@ -129,19 +132,25 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
         re_ = RegularizedEvolution(view, population=args.population, sample_size=5, budget=12,
                                    seed=seed)
         re_.run(max_cost=budget)
+        reu = RegularizedEvolution(view, population=args.population, sample_size=5, budget=12,
+                                   seed=seed, unique=True)
+        reu.run(max_cost=budget)
         rs = RandomSearch(view, budget=12, seed=seed)
         rs.run(max_cost=budget)
         eta = args.sh_eta
         n = max(2, int(budget / (per_epoch * (12 + (200 - 12) / eta))))
         sh = SuccessiveHalving(view, n=n, min_budget=12, max_budget=200, eta=eta, seed=seed)
         sh.run()
-        for name, s in (("LayerNAS", nas), ("LayerNAS*", nas_star), ("RE", re_), ("RS", rs),
+        for name, s in (("LayerNAS", nas), ("LayerNAS*", nas_star), ("RE", re_),
+                        ("RE-unique", reu), ("RS", rs),
                         ("SH", sh)):
             cid = str(backend.cell_id(s.best()[0]))
             out[f"{name}_top1"].append(float(final[cid] >= top))
             out[f"{name}_regret"].append(best_final - float(final[cid]))
             out[f"{name}_cost"].append(float(s.total_cost) / budget)
             out[f"{name}_trainings"].append(float(s.n_evaluations))
+            out[f"{name}_distinct"].append(float(  # LayerNAS's history also holds drops
+                s.n_evaluations if isinstance(s, LayerNAS) else s.history["candidate"].nunique()))
             out[f"{name}_latency"].append(float(lat[cid]))
             assert lat[cid] <= limit, (name, device, cid)  # never an infeasible answer
     row: dict[str, Any] = {
@@ -160,6 +169,7 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
                   "regret": _ci(out[f"{m}_regret"]),
                   "cost_vs_layernas": _ci(out[f"{m}_cost"]),
                   "trainings": _ci(out[f"{m}_trainings"]),
+                  "distinct_trainings": _ci(out[f"{m}_distinct"]),
                   "max_latency_ms": max(out[f"{m}_latency"])}
     return row
 
