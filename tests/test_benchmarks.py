@@ -62,6 +62,19 @@ def test_best_cells_match_the_published_maxima(nb201):
         assert acc == pytest.approx(best, abs=0.005)
 
 
+def test_nb201_12_epoch_records_are_shared_across_graphs(nb201):
+    # data/README.md's caveat: cells with different graphs carry one 12-epoch record
+    table = nb201.table().set_index("cell_id")
+    cols = [c for c in table.columns if c.endswith("@12")]
+    assert len(cols) == 6
+    same = table.loc[["0", "4980", "8444"]]
+    assert same["cell"].nunique() == 3 and len({nb201.representative(c) for c in same.index}) == 3
+    assert (same[cols].nunique() == 1).all()
+    assert same["cifar10/test@200"].round(2).tolist() == [85.86, 85.98, 86.27]
+    assert len(table[cols].drop_duplicates()) == 9_718
+    assert len(table.loc[nb201.distinct_ids(), cols].drop_duplicates()) == 7_854
+
+
 def test_query_one_cell_by_any_handle(nb201):
     raw = read_table("nb201")
     row = raw.iloc[1]
