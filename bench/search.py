@@ -1,6 +1,7 @@
 """Benchmark `search`: regret against simulated training cost on the bundled tables.
 
-NAS-Bench-201 (CIFAR-10, CIFAR-100, ImageNet16-120) and the NAS-Bench-101 1k table, every method
+NAS-Bench-201 (CIFAR-10, CIFAR-100, ImageNet16-120) and the NAS-Bench-101 table (the 20k cells of
+``get_benchmark("nb101")``), every method
 run with every seed through ``workbench.search.simulate`` on a ``TabularBackend`` (scores and
 costs looked up; regret = table best final accuracy - final accuracy of the best incumbent so
 far, in points). Methods, all with eta = 3 and the table's smallest and largest fidelity:
@@ -8,7 +9,9 @@ far, in points). Methods, all with eta = 3 and the table's smallest and largest 
 * RS: random search at the largest fidelity.
 * RE: regularized evolution (population 20, tournament 5; a mutant not in the table is
   re-drawn twice, then replaced by a random table cell: NB201 holds every mutant, the NB101
-  1k table almost none, so there RE is close to random search).
+  20k table few of them, so there RE is close to random search). RE-unique: the same with
+  ``unique=True`` (a cell already trained is re-drawn like a mutant outside the table, so no
+  full training is paid twice).
 * SH: Successive Halving with n = 81 on the observed accuracy, repeated with fresh cells
   (``workbench.search.Rounds``).
 * HB: Hyperband (Li et al. brackets), repeated.
@@ -34,7 +37,7 @@ SH+RF's settings (k-init 30, n 27, 8 rounds) were chosen on NB201 CIFAR-10 with 
 
 Section ``neural_predictor``: the Neural Predictor's search (Wen et al., ECCV 2020;
 ``workbench.search.NeuralPredictorSearch``) against RS and RE by the NUMBER OF FULLY TRAINED
-CELLS (not seconds), on NB201 CIFAR-10 (200 epochs) and the NB101 1k table (108 epochs): train
+CELLS (not seconds), on NB201 CIFAR-10 (200 epochs) and the NB101 20k table (108 epochs): train
 N random cells, fit GRAF (``GraphFeatureRegressor(space, model="xgb")``, defaults) on them,
 train the K not yet trained table cells it predicts best, refit on every trained cell, repeat
 (``NP_CONFIGS``, 150 trained cells each); all other table cells are the candidates. Optionally
@@ -123,6 +126,8 @@ def methods(backend: TabularBackend, args: argparse.Namespace
     return {
         "RS": partial(RandomSearch),
         "RE": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2),
+        "RE-unique": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2,
+                             unique=True),
         "SH": lambda b, seed: Rounds(b, partial(_sh_round, n=81), seed=seed, label="SH"),
         "HB": partial(Hyperband, repeats=None),
         "SH+RF": lambda b, seed: PredictorSH(b, feats, seed=seed, k_init=args.k_init,
