@@ -43,7 +43,7 @@ train the K not yet trained table cells it predicts best, refit on every trained
 (``NP_CONFIGS``, 150 trained cells each); all other table cells are the candidates. Optionally
 the GCN Neural Predictor (paper defaults, 300 epochs) on NB101 in one round, with fewer seeds
 (``--gcn-seeds``, 0: skip). Regret at 50/100/150 trained cells (mean ± s.e. over seeds) and the
-trained cells each method needs for a mean regret <= RE's at 150.
+trained cells each method needs for a mean regret <= RE's (and RE-unique's) at 150.
 
     python bench/search.py [--sections regret neural_predictor] [--seeds 100] [--budget 500]
                            [--k-init 30] [--n 27] [--rounds 8] [--np-seeds 100] [--gcn-seeds 20]
@@ -217,11 +217,14 @@ def run_table(space: str, dataset: str, args: argparse.Namespace) -> dict[str, A
 
 
 def np_methods(backend: TabularBackend) -> dict[str, Callable[..., Search]]:
-    """RS, RE and the Neural Predictor configurations, each ending at 150 trained cells."""
+    """RS, RE, RE-unique and the Neural Predictor configurations, each ending at 150 trained
+    cells."""
     inputs = table_inputs(backend)  # GRAF's graph features of every table cell, for all seeds
     out: dict[str, Callable[..., Search]] = {
         "RS": partial(RandomSearch),
-        "RE": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2)}
+        "RE": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2),
+        "RE-unique": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2,
+                             unique=True)}
     for n, k, rounds in NP_CONFIGS:
         label = f"NP-GRAF {n}+{k}x{rounds}"
         out[label] = partial(NeuralPredictorSearch, features=inputs, n=n, k=k, rounds=rounds,
@@ -249,20 +252,23 @@ def run_np_table(space: str, dataset: str, args: argparse.Namespace) -> dict[str
     curves = pd.concat(parts, ignore_index=True)
     # every evaluation is one full training: read the curves on the trained-cell count
     agg = aggregate_curves(curves.assign(cost=curves["evaluations"]), np.arange(1, top + 1))
-    re_top = float(agg[(agg["method"] == "RE") & (agg["cost"] == top)]["mean"].iloc[0])
+    re_top, reu_top = (float(agg[(agg["method"] == m) & (agg["cost"] == top)]["mean"].iloc[0])
+                       for m in ("RE", "RE-unique"))
     methods_out = {}
     for m in agg["method"].unique():
         rows = agg[agg["method"] == m].set_index("cost")
-        reach = first_cost(agg, m, re_top)
+        reach, reach_u = first_cost(agg, m, re_top), first_cost(agg, m, reu_top)
         methods_out[m] = {
             "seeds": n_seeds[m],
             "regret": {str(t): {"mean": float(rows.loc[t, "mean"]),
                                 "sd": float(rows.loc[t, "std"]),
                                 "se": float(rows.loc[t, "std"] / np.sqrt(rows.loc[t, "n"])),
                                 "n": int(rows.loc[t, "n"])} for t in TRAINED},
-            "cells_to_re_at_150": reach if math.isfinite(reach) else None}
+            "cells_to_re_at_150": reach if math.isfinite(reach) else None,
+            "cells_to_re_unique_at_150": reach_u if math.isfinite(reach_u) else None}
     return {"space": space, "dataset": dataset, "best_final": backend.best_final(),
             "table_cells": len(backend.candidates), "re_regret_at_150": re_top,
+            "re_unique_regret_at_150": reu_top,
             "methods": methods_out, "seconds": time.perf_counter() - t0}
 
 
@@ -289,15 +295,15 @@ def _print_np(res: dict[str, Any]) -> None:
     ts = res["trained"]
     print("\nmean regret (points) ± s.e. after t fully trained cells\n")
     print("| table | method | seeds | " + " | ".join(f"t={t}" for t in ts)
-          + " | cells to RE's regret at 150 |")
-    print("|---|---|---|" + "---|" * (len(ts) + 1))
+          + " | cells to RE's regret at 150 | to RE-unique's |")
+    print("|---|---|---|" + "---|" * (len(ts) + 2))
     for r in res["tables"]:
         for m, row in r["methods"].items():
             cells = [f"{row['regret'][str(t)]['mean']:.2f} ± {row['regret'][str(t)]['se']:.2f}"
                      for t in ts]
-            reach = row["cells_to_re_at_150"]
-            print(f"| {_label(r)} | {m} | {row['seeds']} | " + " | ".join(cells)
-                  + f" | {'> 150' if reach is None else f'{reach:.0f}'} |")
+            reach = [row.get(k) for k in ("cells_to_re_at_150", "cells_to_re_unique_at_150")]
+            print(f"| {_label(r)} | {m} | {row['seeds']} | " + " | ".join(cells) + " | "
+                  + " | ".join("> 150" if c is None else f"{c:.0f}" for c in reach) + " |")
 
 
 def main() -> None:
