@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from workbench import _threads
@@ -82,6 +82,8 @@ def test_setting_parser_reads_counts(n: int, pad: str) -> None:
 
 
 @given(st.text())
+@example("¹")  # a Unicode digit: isdigit() but not int()
+@example("٣")
 def test_setting_parser_accepts_only_modes_and_counts(text: str) -> None:
     try:
         got = parse_threads_setting(text)

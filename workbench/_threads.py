@@ -47,7 +47,7 @@ def parse_threads_setting(value: str | None) -> int | str:
     text = value.strip().lower()
     if text in THREAD_MODES:
         return text
-    if text.isdigit() and int(text) >= 1:
+    if text.isascii() and text.isdigit() and int(text) >= 1:  # not "¹" or "٣"
         return int(text)
     raise ValueError(f"${THREADS_ENV} must be one of {THREAD_MODES} or an int >= 1, "
                      f"got {short_repr(value)}")
@@ -61,7 +61,7 @@ def parse_omp(value: str | None) -> int | None:
     if value is None:
         return None
     first = value.strip().split(",")[0].strip()
-    return int(first) if first.isdigit() and int(first) >= 1 else None
+    return int(first) if first.isascii() and first.isdigit() and int(first) >= 1 else None
 
 
 def parse_cpu_max(text: str) -> float | None:
