@@ -90,6 +90,20 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def run_layernas(backend: TabularBackend, device: str, limit: float, seed: int, rule: str,
+                 args: argparse.Namespace, layer_order: Any = "given") -> LayerNAS:
+    """LayerNAS under latency <= ``limit`` on ``device`` with bucketing ``rule``
+    ("edges/cost"), this benchmark's settings (``args``), run to at most --max-trainings."""
+    edges, bcost = rule.split("/")
+    nas = LayerNAS(backend, target=limit, cost=("latency", device), budget=12, seed=seed,
+                   buckets_per_layer=args.buckets, capacity_H=args.capacity,
+                   range_rule=args.range_rule, bucket_edges=edges, bucket_cost=bcost,
+                   layer_order=layer_order)
+    # a step trains up to 2 cells: stop early enough never to pass --max-trainings
+    nas.run(max_evaluations=args.max_trainings - 1)
+    return nas
+
+
 def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Namespace
                ) -> dict[str, Any]:
     bench = backend.benchmark
@@ -110,13 +124,7 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
     per_epoch = float(np.mean([backend._cost(backend.candidates.position(i), 12) / 12
                                for i in feasible[:: max(1, len(feasible) // 300)]]))
     def layernas(seed: int, rule: str) -> LayerNAS:
-        edges, bcost = rule.split("/")
-        nas = LayerNAS(backend, target=limit, cost=("latency", device), budget=12, seed=seed,
-                       buckets_per_layer=args.buckets, capacity_H=args.capacity,
-                       range_rule=args.range_rule, bucket_edges=edges, bucket_cost=bcost)
-        # a step trains up to 2 cells: stop early enough never to pass --max-trainings
-        nas.run(max_evaluations=args.max_trainings - 1)
-        return nas
+        return run_layernas(backend, device, limit, seed, rule, args)
 
     tuning = {rule: float(np.mean([final[str(backend.cell_id(layernas(s, rule).best()[0]))]
                                    >= top for s in range(1000, 1000 + args.tune_seeds)]))

@@ -36,10 +36,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import write_results
-from hardware import RULES
+from hardware import RULES, run_layernas
 
 from workbench.benchmarks import HW_DEVICES
-from workbench.search import LayerNAS, TabularBackend
+from workbench.search import TabularBackend
 
 
 def orders(n_random: int) -> dict[str, Any]:
@@ -60,15 +60,10 @@ def run_setting(backend: TabularBackend, device: str, q: float, args: argparse.N
     top = float(np.quantile(final.loc[lat.index[lat <= limit]], 0.99))
     rows = []
     for rule in RULES:
-        edges, bcost = rule.split("/")
         for name, order in orders(args.random_orders).items():
             hits = []
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                nas = LayerNAS(backend, target=limit, cost=("latency", device), budget=12,
-                               seed=seed, buckets_per_layer=args.buckets,
-                               capacity_H=args.capacity, range_rule="exact",
-                               bucket_edges=edges, bucket_cost=bcost, layer_order=order)
-                nas.run(max_evaluations=args.max_trainings - 1)
+                nas = run_layernas(backend, device, limit, seed, rule, args, order)
                 cid = str(backend.cell_id(nas.best()[0]))
                 assert lat[cid] <= limit, (device, q, rule, name, seed)
                 hits.append(final[cid] >= top)
@@ -118,6 +113,7 @@ def main() -> None:
     ap.add_argument("--random-orders", type=int, default=5)
     ap.add_argument("--name", default="layernas_order")
     args = ap.parse_args()
+    args.range_rule = "exact"  # hardware.py's setting (run_layernas reads it)
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     backend = TabularBackend("nb201", "cifar10")
