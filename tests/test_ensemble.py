@@ -68,3 +68,22 @@ def test_nan_labels_are_refused(cells):
     bad[3] = np.nan
     with pytest.raises(ValueError, match=r"(?i)nan"):
         ArchitectureEnsemble("nb201", members=(GRAF,)).fit(X[:20], bad)
+
+
+def test_graphs_are_built_once_per_call_for_all_gcn_members(cells, one_thread, monkeypatch):
+    import workbench.predictors._ensemble as ens_module
+
+    X, y = cells
+    calls = []
+    real = ens_module.graphs_from_cells
+
+    def counting(space, cs):
+        calls.append(len(cs))
+        return real(space, cs)
+
+    monkeypatch.setattr(ens_module, "graphs_from_cells", counting)
+    small = ("gcn", {"hidden": 8, "fc": 8, "epochs": 5, "device": "cpu"})
+    ens = ArchitectureEnsemble("nb201", members=(small, small, GRAF)).fit(X[:40], y[:40])
+    assert calls == [40]
+    pred = ens.predict(X[40:60])
+    assert calls == [40, 20] and pred.shape == (20,)

@@ -80,8 +80,10 @@ class ArchitectureEnsemble(RegressorMixin, BaseEstimator):
                              f"one per member; got {self.weights!r}")
         return w / w.sum()
 
-    def _inputs(self, kind: str, X: Any) -> Any:
-        return graphs_from_cells(self.space, X) if kind == "gcn" else X
+    def _inputs(self, kinds: Sequence[str], cells: list[Any]) -> dict[str, Any]:
+        """What each member kind reads from ``cells``, built once per call (GCN graphs)."""
+        return {kind: graphs_from_cells(self.space, cells) if kind == "gcn" else cells
+                for kind in dict.fromkeys(kinds)}
 
     # -- estimator -------------------------------------------------------------------------------
 
@@ -89,8 +91,8 @@ class ArchitectureEnsemble(RegressorMixin, BaseEstimator):
         """Fit every member on the same cells ``X`` and labels ``y``."""
         specs = self._specs()
         self._weights(len(specs))
-        cells = list(X)
-        self.members_ = [get_predictor(kind, **params).fit(self._inputs(kind, cells), y)
+        inputs = self._inputs([kind for kind, _ in specs], list(X))
+        self.members_ = [get_predictor(kind, **params).fit(inputs[kind], y)
                          for kind, params in specs]
         self.kinds_ = [kind for kind, _ in specs]
         return self
@@ -100,9 +102,10 @@ class ArchitectureEnsemble(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "members_")
         cells = list(X)
         w = self._weights(len(self.members_))
+        inputs = self._inputs(self.kinds_, cells)
         out = np.zeros(len(cells))
         for weight, kind, member in zip(w, self.kinds_, self.members_, strict=True):
-            pred = np.asarray(member.predict(self._inputs(kind, cells)), dtype=float)
+            pred = np.asarray(member.predict(inputs[kind]), dtype=float)
             out += weight * rankdata(pred) / max(1, len(pred))
         return out
 
