@@ -187,6 +187,8 @@ def test_malformed_inputs_raise_value_errors():
         DynamicsGBT().fit(nan_maps, y)
     with pytest.raises(ValueError, match="target must be one of"):
         DynamicsGBT(target="percent").fit(maps, y)
+    with pytest.raises(ValueError, match=r"loss must be one of .*'huber'.*got 'quantile'"):
+        DynamicsGBT(loss="quantile").fit(maps, y)
     with pytest.raises(ValueError, match="hidden must be an int >= 1"):
         DynamicsGRU(hidden=0).fit(maps, y)
     with pytest.raises(ValueError,
@@ -240,6 +242,20 @@ def _rewrite_header(src, dst, **changes):
     header = json.loads(str(arrays["__header__"])) | changes
     arrays["__header__"] = np.asarray(json.dumps(header))
     np.savez(dst, **arrays)
+
+
+def test_a_gbt_file_from_before_the_loss_parameter_loads_as_squared_error(tmp_path):
+    maps, y = synthetic(n=20)
+    est = DynamicsGBT(n_estimators=20, loss="squared_error").fit(maps, y)
+    path = save_predictor(est, tmp_path / "p.npz")
+    with np.load(path, allow_pickle=False) as z:
+        params = json.loads(str(z["__header__"]))["params"]
+    del params["loss"]
+    _rewrite_header(path, tmp_path / "old.npz", params=params)
+    old = load_predictor(tmp_path / "old.npz")
+    assert old.loss == "squared_error" and DynamicsGBT().loss == "huber"
+    np.testing.assert_allclose(old.predict(maps), est.predict(maps))
+    assert load_predictor(path).get_params() == est.get_params()
 
 
 def test_loading_a_predictor_for_another_schema_fails_clearly(tmp_path):

@@ -111,6 +111,9 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
 
 #: Constructor parameters renamed since files were first written: class -> {old: new}.
 _RENAMED_PARAMS: dict[str, dict[str, str]] = {"GCNPredictor": {"seed": "random_state"}}
+#: Constructor parameters added since files were first written: class -> {name: the value the
+#: older files were fitted with} (not today's default).
+_ADDED_PARAMS: dict[str, dict[str, Any]] = {"DynamicsGBT": {"loss": "squared_error"}}
 
 
 def load_predictor(path: str | os.PathLike, device: str | None = None) -> Any:
@@ -160,6 +163,8 @@ def _load(path: str | os.PathLike, device: str | None) -> Any:
     for old, new in _RENAMED_PARAMS.get(cls.__name__, {}).items():  # files from before a rename
         if old in params and new not in params:
             params[new] = params.pop(old)
+    for added, value in _ADDED_PARAMS.get(cls.__name__, {}).items():  # files from before it
+        params.setdefault(added, value)
     if device is not None and "device" in params:
         params["device"] = device
     est = cls(**params)
