@@ -27,7 +27,7 @@ every predictor), with each model's fit time. Sections (``--sections``, merged i
   ``python bench/_dynamics_runs.py --spaces nb201``: 300 runs of the reduced CPU configuration,
   16x16 inputs, 200 mini-batches), one run per distinct cell, N in {32, 100, 200}, judged on
   the other runs; label: the table's 200-epoch CIFAR-10 test accuracy. At mini-batch 100 and
-  200: the dynamics forest (snapshot maps alone), the dynamics forest and GBT on dynamics +
+  200: the dynamics forest and GBT (snapshot maps alone), the dynamics forest and GBT on dynamics +
   GRAF graph features + the published proxies (``load_dynamics(encoding="graf",
   extra=proxies)``), GRAF + proxies XGBoost and the GCN on the same cells (architecture only),
   and the held-out accuracy the run reached at that mini-batch (the short-training baseline).
@@ -234,6 +234,7 @@ def dynamics_section(cfg: argparse.Namespace, step: int) -> dict[str, Any] | Non
                                                      **GCN_KW), X=graphs),
         "graf+zc xgb": CurvePredictor(_graf("nb201"), X=with_zc),
         "dynamics forest": CurvePredictor(lambda s: DynamicsForest(random_state=s), X=maps),
+        "dynamics gbt": CurvePredictor(lambda s: DynamicsGBT(random_state=s), X=maps),
         "dynamics+graf+zc forest": CurvePredictor(lambda s: DynamicsForest(random_state=s), X=X),
         "dynamics+graf+zc gbt": CurvePredictor(lambda s: DynamicsGBT(random_state=s), X=X)}
     if np.isfinite(held_out).all():
