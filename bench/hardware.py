@@ -121,7 +121,7 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
     by_val12 = val12.loc[feasible].sort_values(ascending=False).index[:10]
     constraint = CostConstraint(("latency", device), max_value=limit)
     view = constraint.restrict(backend)
-    per_epoch = float(np.mean([backend._cost(backend.candidates.position(i), 12) / 12
+    per_epoch = float(np.mean([bench.cost(i, dataset=backend.dataset, epochs=12) / 12
                                for i in feasible[:: max(1, len(feasible) // 300)]]))
     def layernas(seed: int, rule: str) -> LayerNAS:
         return run_layernas(backend, device, limit, seed, rule, args)
