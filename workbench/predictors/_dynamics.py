@@ -213,6 +213,10 @@ def _check_fraction(name: str, value: Any) -> None:
     check_real(name, value, minimum=0, maximum=1, inclusive="right")
 
 
+#: Boosting losses DynamicsGBT accepts (scikit-learn's, less "quantile", which fits a quantile).
+GBT_LOSSES = ("huber", "squared_error", "absolute_error")
+
+
 @register_predictor("dynamics_gbt")
 class DynamicsGBT(_DynamicsTrees):
     """Gradient-boosted trees on summary features of the snapshot maps (NAP2, tabular form).
@@ -252,10 +256,6 @@ class DynamicsGBT(_DynamicsTrees):
             max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
             subsample=self.subsample, max_features=self.max_features,
             random_state=self.random_state)
-
-
-#: Boosting losses DynamicsGBT accepts (scikit-learn's, less "quantile", which fits a quantile).
-GBT_LOSSES = ("huber", "squared_error", "absolute_error")
 
 
 @register_predictor("dynamics_forest")
