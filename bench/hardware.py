@@ -51,9 +51,10 @@ import math
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -90,6 +91,27 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+class Target(NamedTuple):
+    """One setting's latency target: costs, final accuracies, the limit, the feasible cells and
+    the top-1 % threshold among them (this benchmark's goal)."""
+    lat: pd.Series
+    final: pd.Series
+    limit: float
+    feasible: pd.Index
+    top: float
+
+
+def latency_target(backend: TabularBackend, device: str, q: float) -> Target:
+    """The q-quantile latency limit of ``device`` on ``backend``'s dataset, its feasible cells
+    (unmeasured latencies, NaN on Edge TPU, are never feasible) and their top-1 % threshold."""
+    bench, ds = backend.benchmark, backend.dataset
+    lat = bench.all_costs("latency", device, dataset=ds)
+    final = bench.all_accuracies(dataset=ds)
+    limit = float(lat.quantile(q))  # over the measured cells
+    feasible = lat.index[lat <= limit]
+    return Target(lat, final, limit, feasible, float(np.quantile(final.loc[feasible], 0.99)))
+
+
 def run_layernas(backend: TabularBackend, device: str, limit: float, seed: int, rule: str,
                  args: argparse.Namespace, layer_order: Any = "given") -> LayerNAS:
     """LayerNAS under latency <= ``limit`` on ``device`` with bucketing ``rule``
@@ -107,13 +129,9 @@ def run_layernas(backend: TabularBackend, device: str, limit: float, seed: int, 
 def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Namespace
                ) -> dict[str, Any]:
     bench = backend.benchmark
-    lat = bench.all_costs("latency", device)  # NaN where unmeasured (Edge TPU): infeasible
-    final = bench.all_accuracies()
-    val12 = bench.all_accuracies(epochs=12, split="val")
-    limit = float(lat.quantile(q))  # over the measured cells
-    feasible = lat.index[lat <= limit]
+    lat, final, limit, feasible, top = latency_target(backend, device, q)
+    val12 = bench.all_accuracies(dataset=backend.dataset, epochs=12, split="val")
     fin = final.loc[feasible]
-    top = float(np.quantile(fin, 0.99))
     best_final = float(fin.max())
     ceiling_id = str(val12.loc[feasible].idxmax())
     # how far a 12-epoch observation separates the top: of the feasible cells with the 10 best

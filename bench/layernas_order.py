@@ -47,14 +47,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import write_results
-from hardware import RULES, run_layernas
+from hardware import RULES, latency_target, run_layernas
 
 from workbench.benchmarks import HW_DEVICES
 from workbench.search import TabularBackend
 
 TUNE_SOURCES = ("cifar10", "cifar100", "ImageNet16-120")
-
-
 TUNE_ORDERS = ("given", "reversed", "cost")
 
 
@@ -69,11 +67,7 @@ def orders(n_random: int) -> dict[str, Any]:
 
 def run_setting(backend: TabularBackend, device: str, q: float, args: argparse.Namespace
                 ) -> list[dict[str, Any]]:
-    bench = backend.benchmark
-    lat = bench.all_costs("latency", device)
-    final = bench.all_accuracies()
-    limit = float(lat.quantile(q))
-    top = float(np.quantile(final.loc[lat.index[lat <= limit]], 0.99))
+    lat, final, limit, _, top = latency_target(backend, device, q)
     rows = []
     for rule in RULES:
         for name, order in orders(args.random_orders).items():
@@ -121,21 +115,18 @@ def tune_setting(backend: TabularBackend, device: str, q: float, args: argparse.
                  ) -> list[dict[str, Any]]:
     """Each (rule, named order) on the tuning seeds of ``backend``'s dataset: its top-1 %
     share and the mean percentile of its answers' final accuracy among the feasible cells."""
-    bench, ds = backend.benchmark, backend.dataset
-    lat = bench.all_costs("latency", device, dataset=ds)
-    final = bench.all_accuracies(dataset=ds)
-    limit = float(lat.quantile(q))
-    feasible = np.sort(final.loc[lat.index[lat <= limit]].to_numpy())
-    top = float(np.quantile(feasible, 0.99))
+    _, final, limit, cells, top = latency_target(backend, device, q)
+    feasible = np.sort(final.loc[cells].to_numpy())
+    named = orders(0)
     out = []
     for rule in RULES:
         for name in TUNE_ORDERS:
             answers = []
             for seed in range(args.tune_first_seed, args.tune_first_seed + args.tune_seeds):
-                nas = run_layernas(backend, device, limit, seed, rule, args, orders(0)[name])
+                nas = run_layernas(backend, device, limit, seed, rule, args, named[name])
                 answers.append(float(final[str(backend.cell_id(nas.best()[0]))]))
             a = np.asarray(answers)
-            out.append({"source": ds, "device": device, "quantile": q, "rule": rule,
+            out.append({"source": backend.dataset, "device": device, "quantile": q, "rule": rule,
                         "order_name": name, "top1_rate": float(np.mean(a >= top)),
                         "mean_percentile": float(np.mean(np.searchsorted(feasible, a) /
                                                          feasible.size))})
