@@ -99,6 +99,15 @@ def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def summary_line(s: dict[str, Any]) -> str:
+    """One :func:`summary` row as a progress line (no random range when no random order ran)."""
+    line = (f"q={s['quantile']} {s['device']:8s} {s['rule']:19s} given {s['given']:.2f}  "
+            f"reversed {s['reversed']:.2f}  cost {s['cost']:.2f}")
+    if s["random_min"] is not None:
+        line += f"  random {s['random_min']:.2f}-{s['random_max']:.2f}"
+    return line
+
+
 def configurations(rows: list[dict[str, Any]], goal: float = 0.95) -> list[dict[str, Any]]:
     """Per (rule, order): in how many settings it meets the goal share, and its mean share."""
     out = []
@@ -175,9 +184,7 @@ def main() -> None:
         for device in args.devices:
             rows += run_setting(backend, device, q, args)
             for s in summary([r for r in rows if (r["device"], r["quantile"]) == (device, q)]):
-                print(f"q={q} {device:8s} {s['rule']:19s} given {s['given']:.2f}  reversed "
-                      f"{s['reversed']:.2f}  cost {s['cost']:.2f}  random "
-                      f"{s['random_min']:.2f}-{s['random_max']:.2f}", flush=True)
+                print(summary_line(s), flush=True)
     tuning: list[dict[str, Any]] = []
     for src in args.tune_sources:
         src_backend = backend if src == "cifar10" else TabularBackend("nb201", src)

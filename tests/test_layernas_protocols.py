@@ -45,3 +45,16 @@ def test_tuning_runs_every_configuration_on_the_source_table(dataset, one_thread
             (r, o) for r in m.RULES for o in m.TUNE_ORDERS}
     assert all(t["source"] == dataset and 0 <= t["top1_rate"] <= 1
                and 0 <= t["mean_percentile"] <= 1 for t in out)
+
+
+def test_summary_lines_without_random_orders():
+    # --random-orders 0 used to crash while printing (the random range is None then)
+    rows = [_row("pixel3", "equal/candidate", o, v)
+            for o, v in (("given", 0.5), ("reversed", 1.0), ("cost", 0.25))]
+    with bench_module("layernas_order") as m:
+        (s,) = m.summary(rows)
+        line = m.summary_line(s)
+        assert s["random_min"] is None and "random" not in line
+        assert "given 0.50" in line and "reversed 1.00" in line and s["spread"] == 0.75
+        rows.append(_row("pixel3", "equal/candidate", "random 1", 0.75))
+        assert "random 0.75-0.75" in m.summary_line(m.summary(rows)[0])
