@@ -17,6 +17,7 @@ from workbench.search import (
     CostConstraint,
     Hyperband,
     LayerNAS,
+    LocalSearch,
     RandomSearch,
     RegularizedEvolution,
     SuccessiveHalving,
@@ -181,7 +182,9 @@ def test_constrained_searches_never_return_an_infeasible_cell(backend, nb201, q,
                 RegularizedEvolution(backend, population=5, sample_size=2, budget=12,
                                      max_evaluations=25, seed=seed, constraint=c),
                 SuccessiveHalving(backend, n=9, min_budget=12, max_budget=200, seed=seed,
-                                  constraint=c)]
+                                  constraint=c),
+                LocalSearch(backend, budget=12, n_init=3, max_evaluations=40, seed=seed,
+                            constraint=c)]
     for s in searches:
         h = s.run()
         assert (lat.loc[h["candidate"].astype(str)] <= limit).all()

@@ -1,7 +1,7 @@
-"""Step-through NAS search on a backend: Successive Halving, Hyperband, random search and
-regularized evolution, rounds of a finite search and predictor-guided SH (``PredictorSH``),
-the Neural Predictor's search (``NeuralPredictorSearch``: train N, predict, train the top K),
-LayerNAS with its bucket tables, plus seeded simulation of regret
+"""Step-through NAS search on a backend: Successive Halving, Hyperband, random search, local
+search, regularized evolution, rounds of a finite search and predictor-guided SH
+(``PredictorSH``), the Neural Predictor's search (``NeuralPredictorSearch``: train N, predict,
+train the top K), LayerNAS with its bucket tables, plus seeded simulation of regret
 against simulated cost. Backends: table lookups (simulated seconds) or real training
 (wall seconds; promoted candidates continue from their checkpoints).
 
@@ -61,6 +61,7 @@ from workbench.search._layernas_spaces import (
     nb201_topology,
     paper_example,
 )
+from workbench.search._local import LocalSearch
 from workbench.search._nap2 import (
     OfflinePhase,
     nap2_methods,
@@ -105,6 +106,7 @@ __all__ = [
     "LayerwiseChannelSpace",
     "LayerwiseProblem",
     "LayerwiseSpace",
+    "LocalSearch",
     "NeuralPredictorSearch",
     "ObservedRanker",
     "OfflinePhase",

@@ -12,8 +12,8 @@ from workbench._checks import check_int
 from workbench.search._base import (
     Backend,
     Evaluation,
+    OpenEndedSearch,
     RankerLike,
-    Search,
     check_budget,
     register_search,
 )
@@ -22,7 +22,7 @@ from workbench.spaces import RngLike
 
 
 @register_search("evolution")
-class RegularizedEvolution(Search):
+class RegularizedEvolution(OpenEndedSearch):
     """Fill a population with random cells (one per step), then each step is one cycle: sample
     ``sample_size`` members, mutate the best (ties: the oldest), add the child, drop the oldest.
 
@@ -65,15 +65,6 @@ class RegularizedEvolution(Search):
         self._exhausted = False  # unique=True and no unevaluated cell left
         # members: (evaluation, ranker score, eval index at birth), oldest first
         self.population: deque[tuple[Evaluation, float, int]] = deque()
-
-    @property
-    def finite(self) -> bool:
-        return self.max_evaluations is not None
-
-    @property
-    def done(self) -> bool:
-        return self._exhausted or (self.max_evaluations is not None
-                                   and len(self._rows) >= self.max_evaluations)
 
     def _child(self, parent: Any) -> tuple[Any | None, str, int]:
         space = self.backend.space

@@ -9,8 +9,8 @@ import pandas as pd
 from workbench._checks import check_int
 from workbench.search._base import (
     Backend,
+    OpenEndedSearch,
     RankerLike,
-    Search,
     check_budget,
     rank_order,
     register_search,
@@ -20,7 +20,7 @@ from workbench.spaces import RngLike
 
 
 @register_search("random")
-class RandomSearch(Search):
+class RandomSearch(OpenEndedSearch):
     """Sample ``batch`` cells never evaluated before (uniform over the backend's cells) and
     evaluate them at ``budget`` (the backend's unit, epochs or mini-batches; default its
     largest budget)."""
@@ -42,15 +42,6 @@ class RandomSearch(Search):
                                          allow_none=True)
         self._seen: set[str] = set()
         self._exhausted = False
-
-    @property
-    def finite(self) -> bool:
-        return self.max_evaluations is not None
-
-    @property
-    def done(self) -> bool:
-        return self._exhausted or (self.max_evaluations is not None
-                                   and len(self._rows) >= self.max_evaluations)
 
     def _step(self) -> None:
         want = self.batch

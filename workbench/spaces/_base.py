@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,6 +49,12 @@ class SearchSpace(ABC):
     @abstractmethod
     def mutate(self, cell: Any, rng: RngLike = None) -> Hashable:
         """A valid cell that differs from ``cell`` by one edit (edge flip or op change)."""
+
+    def neighbors(self, cell: Any) -> Sequence[Hashable]:
+        """Every valid cell one edit away from ``cell`` (what :meth:`mutate` draws from), for
+        local search. A space that does not list them raises NotImplementedError."""
+        raise NotImplementedError(f"space {getattr(self, 'name', type(self).__name__)!r} does "
+                                  "not list the neighbors of a cell")
 
     @abstractmethod
     def encode(self, cell: Any, kind: str = "adjacency") -> np.ndarray:

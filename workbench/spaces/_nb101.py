@@ -335,28 +335,27 @@ class NB101Space(SearchSpace):
         2-vertex input→output cell).
         """
         cell = _check_cell(cell)
-        gen = as_rng(rng)
-        original = cell.hash if cell.is_connected else None
-        n = cell.num_vertices
-        edits: list[tuple[int, int | str]] = [(i, j) for i, j in combinations(range(n), 2)]
-        edits += [(v, op) for v in range(1, n - 1) for op in NB101_OPS if op != cell.ops[v]]
-        for k in gen.permutation(len(edits)):
-            where, what = edits[int(k)]
-            matrix = [list(row) for row in cell.adjacency]
-            ops = list(cell.ops)
-            if isinstance(what, str):
-                ops[where] = what
-            else:
-                matrix[where][what] ^= 1
-                if sum(map(sum, matrix)) > MAX_EDGES:
-                    continue
-            candidate = NB101Cell(matrix, ops)
-            if candidate.is_connected and candidate.hash != original:
+        edits = _single_edits(cell)
+        for k in as_rng(rng).permutation(len(edits)):
+            candidate = _apply_edit(cell, edits[int(k)])
+            if candidate is not None:
                 return candidate
         raise ValueError(
             f"NB-101 cell {cell.to_string()!r} has no single edit that keeps it valid and "
             "connected and changes its hash"
         )
+
+    def neighbors(self, cell: NB101Cell) -> list[NB101Cell]:
+        """Every cell one edit away (the edits :meth:`mutate` draws from: an edge flip or an
+        intermediate op change that keeps the cell valid and connected), one per hash, in edit
+        order (edges row by row, then ops); the cell's own hash is never among them."""
+        cell = _check_cell(cell)
+        out: dict[str, NB101Cell] = {}
+        for edit in _single_edits(cell):
+            candidate = _apply_edit(cell, edit)
+            if candidate is not None:
+                out.setdefault(candidate.hash, candidate)
+        return list(out.values())
 
     def encode(self, cell: NB101Cell, kind: str = "adjacency") -> np.ndarray:
         """A fixed-length float vector of the pruned cell.
@@ -433,6 +432,34 @@ class NB101Space(SearchSpace):
 #: How many k-vertex strictly upper-triangular 0/1 matrices have <= 9 edges and every vertex on an
 #: input→output path (already pruned), for k = 2..7 -- counted by enumeration, checked in the tests.
 _FULL_DAG_COUNTS: dict[int, int] = {2: 1, 3: 2, 4: 10, 5: 121, 6: 1545, 7: 4793}
+
+
+def _single_edits(cell: NB101Cell) -> list[tuple[int, int | str]]:
+    """The single edits of ``cell``: ``(i, j)`` flips edge i->j, ``(v, op)`` sets vertex v's op."""
+    n = cell.num_vertices
+    edits: list[tuple[int, int | str]] = [(i, j) for i, j in combinations(range(n), 2)]
+    edits += [(v, op) for v in range(1, n - 1) for op in NB101_OPS if op != cell.ops[v]]
+    return edits
+
+
+def _apply_edit(cell: NB101Cell, edit: tuple[int, int | str]) -> NB101Cell | None:
+    """``cell`` with ``edit`` made (not pruned), or None when the result has more than 9 edges,
+    is disconnected or has ``cell``'s own hash."""
+    where, what = edit
+    matrix = [list(row) for row in cell.adjacency]
+    ops = list(cell.ops)
+    if isinstance(what, str):
+        ops[where] = what
+    else:
+        matrix[where][what] ^= 1
+        if sum(map(sum, matrix)) > MAX_EDGES:
+            return None
+    candidate = NB101Cell(matrix, ops)
+    if not candidate.is_connected:
+        return None
+    if cell.is_connected and candidate.hash == cell.hash:
+        return None
+    return candidate
 
 
 def _sample_like_nasbench_api(gen: np.random.Generator) -> NB101Cell:

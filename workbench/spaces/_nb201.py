@@ -497,6 +497,13 @@ class NB201Space(SearchSpace):
         ops[edge] = choices[int(gen.integers(len(choices)))]
         return NB201Cell(tuple(ops))
 
+    def neighbors(self, cell: NB201Cell | str) -> list[NB201Cell]:
+        """The 24 cells one edit away: each edge set to each other op (the edits :meth:`mutate`
+        draws from), edges in cell-string order, ops in ``NB201_OPS`` order."""
+        cell = _as_cell(cell)
+        return [NB201Cell(tuple(op if k == edge else o for k, o in enumerate(cell.ops)))
+                for edge in range(len(NB201_EDGES)) for op in NB201_OPS if op != cell.ops[edge]]
+
     # -- strings -------------------------------------------------------------------------------
 
     def parse(self, text: str) -> NB201Cell:

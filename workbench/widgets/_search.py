@@ -1,8 +1,8 @@
 """One stepper for every search: Step / Run / Reset over any ``workbench.search.Search``
-(Successive Halving, Hyperband, random search, evolution, LayerNAS, composites), showing its
-``table()``, a diagram, the latest history rows and a log of the decisions. How a search is
-drawn is a *view*, picked by what the search offers: SH rungs, LayerNAS bucket tables, or the
-generic scores-against-cost view."""
+(Successive Halving, Hyperband, random search, evolution, local search, LayerNAS,
+composites), showing its ``table()``, a diagram, the latest history rows and a log of the
+decisions. How a search is drawn is a *view*, picked by what the search offers: SH rungs,
+LayerNAS bucket tables, or the generic scores-against-cost view."""
 
 from __future__ import annotations
 
