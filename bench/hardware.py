@@ -1,5 +1,5 @@
 """Benchmark `hardware`: LayerNAS under a latency target on HW-NAS-Bench's six devices, beside
-constrained RE, RS and SH at equal simulated training cost (NAS-Bench-201, CIFAR-10).
+constrained RE, RS, local search and SH at equal simulated training cost (NAS-Bench-201, CIFAR-10).
 
 For each device (``edgegpu`` = Jetson TX2, ``raspi4``, ``edgetpu``, ``pixel3``, ``eyeriss``,
 ``fpga``) and each target quantile q (default 0.25 and 0.5): the latency budget T is the q-quantile
@@ -17,7 +17,9 @@ percentile of the feasible cells' final accuracies. Every method observes valida
   cells are sampled and mutated into), 12-epoch trainings, run until LayerNAS's simulated cost
   of the same seed (``run(max_cost=...)``). RE-unique: RE with ``unique=True`` (a cell already
   trained is never trained again; the paper's RE re-trains repeats). Both report
-  ``distinct_trainings``.
+  ``distinct_trainings``. LS: ``LocalSearch`` (best of 10 random feasible cells, then its
+  feasible one-edit neighbours, restarts at local optima) under the same constraint, budget
+  and cost.
 * SH: constrained, two rungs (12 epochs, then 200 epochs for the top 1/eta, eta = ``--sh-eta``),
   with n set so that its planned cost (mean feasible per-epoch cost) matches LayerNAS's; its
   actual cost ratio is reported.
@@ -64,6 +66,7 @@ from workbench.benchmarks import HW_DEVICES
 from workbench.search import (
     CostConstraint,
     LayerNAS,
+    LocalSearch,
     RandomSearch,
     RegularizedEvolution,
     SuccessiveHalving,
@@ -71,7 +74,7 @@ from workbench.search import (
 )
 
 DEVICES = tuple(HW_DEVICES)
-METHODS = ("LayerNAS", "LayerNAS*", "RE", "RE-unique", "RS", "SH")
+METHODS = ("LayerNAS", "LayerNAS*", "RE", "RE-unique", "RS", "LS", "SH")
 RULES = ("equal/candidate", "quantile/candidate", "equal/floor")
 
 
@@ -163,12 +166,14 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
         reu.run(max_cost=budget)
         rs = RandomSearch(view, budget=12, seed=seed)
         rs.run(max_cost=budget)
+        ls = LocalSearch(view, budget=12, n_init=10, seed=seed)
+        ls.run(max_cost=budget)
         eta = args.sh_eta
         n = max(2, int(budget / (per_epoch * (12 + (200 - 12) / eta))))
         sh = SuccessiveHalving(view, n=n, min_budget=12, max_budget=200, eta=eta, seed=seed)
         sh.run()
         for name, s in (("LayerNAS", nas), ("LayerNAS*", nas_star), ("RE", re_),
-                        ("RE-unique", reu), ("RS", rs),
+                        ("RE-unique", reu), ("RS", rs), ("LS", ls),
                         ("SH", sh)):
             cid = str(backend.cell_id(s.best()[0]))
             out[f"{name}_top1"].append(float(final[cid] >= top))

@@ -12,6 +12,10 @@ far, in points). Methods, all with eta = 3 and the table's smallest and largest 
   20k table few of them, so there RE is close to random search). RE-unique: the same with
   ``unique=True`` (a cell already trained is re-drawn like a mutant outside the table, so no
   full training is paid twice).
+* LS: local search (White et al. 2021; ``workbench.search.LocalSearch``): the best of 10
+  random cells, then every one-edit neighbour in the table at the largest fidelity, move to
+  the best neighbour while it improves, restart from a random cell at a local optimum (on the
+  NB101 20k table few neighbours are in the table, so LS restarts often there).
 * SH: Successive Halving with n = 81 on the observed accuracy, repeated with fresh cells
   (``workbench.search.Rounds``).
 * HB: Hyperband (Li et al. brackets), repeated.
@@ -36,7 +40,7 @@ SH+RF's settings (k-init 30, n 27, 8 rounds) were chosen on NB201 CIFAR-10 with 
 (``--first-seed 1000 --seeds 30``), not on the reported seeds 0-99.
 
 Section ``neural_predictor``: the Neural Predictor's search (Wen et al., ECCV 2020;
-``workbench.search.NeuralPredictorSearch``) against RS and RE by the NUMBER OF FULLY TRAINED
+``workbench.search.NeuralPredictorSearch``) against RS, RE and LS by the NUMBER OF FULLY TRAINED
 CELLS (not seconds), on NB201 CIFAR-10 (200 epochs) and the NB101 20k table (108 epochs): train
 N random cells, fit GRAF (``GraphFeatureRegressor(space, model="xgb")``, defaults) on them,
 train the K not yet trained table cells it predicts best, refit on every trained cell, repeat
@@ -69,6 +73,7 @@ from workbench.search import (
     Backend,
     Hyperband,
     LayerNAS,
+    LocalSearch,
     NeuralPredictorSearch,
     PredictorSH,
     RandomSearch,
@@ -128,6 +133,7 @@ def methods(backend: TabularBackend, args: argparse.Namespace
         "RE": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2),
         "RE-unique": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2,
                              unique=True),
+        "LS": partial(LocalSearch, n_init=10),
         "SH": lambda b, seed: Rounds(b, partial(_sh_round, n=81), seed=seed, label="SH"),
         "HB": partial(Hyperband, repeats=None),
         "SH+RF": lambda b, seed: PredictorSH(b, feats, seed=seed, k_init=args.k_init,
@@ -217,14 +223,15 @@ def run_table(space: str, dataset: str, args: argparse.Namespace) -> dict[str, A
 
 
 def np_methods(backend: TabularBackend) -> dict[str, Callable[..., Search]]:
-    """RS, RE, RE-unique and the Neural Predictor configurations, each ending at 150 trained
-    cells."""
+    """RS, RE, RE-unique, LS and the Neural Predictor configurations, each ending at 150
+    trained cells."""
     inputs = table_inputs(backend)  # GRAF's graph features of every table cell, for all seeds
     out: dict[str, Callable[..., Search]] = {
         "RS": partial(RandomSearch),
         "RE": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2),
         "RE-unique": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2,
-                             unique=True)}
+                             unique=True),
+        "LS": partial(LocalSearch, n_init=10)}
     for n, k, rounds in NP_CONFIGS:
         label = f"NP-GRAF {n}+{k}x{rounds}"
         out[label] = partial(NeuralPredictorSearch, features=inputs, n=n, k=k, rounds=rounds,

@@ -23,6 +23,7 @@ from workbench.predictors import (
 )
 from workbench.report import HtmlReport
 from workbench.search import (
+    LocalSearch,
     RandomSearch,
     RegularizedEvolution,
     SuccessiveHalving,
@@ -124,6 +125,7 @@ def _search_section(report: HtmlReport, seeds: int) -> None:
         "random (12 ep)": lambda b, seed: RandomSearch(b, budget=12, seed=seed),
         "reg. evolution (12 ep)": lambda b, seed: RegularizedEvolution(
             b, population=20, sample_size=5, budget=12, seed=seed),
+        "local search (12 ep)": lambda b, seed: LocalSearch(b, budget=12, seed=seed),
         "successive halving (81, eta 3)": lambda b, seed: SuccessiveHalving(
             b, n=81, min_budget=12, max_budget=200, eta=3, seed=seed),
     }
