@@ -144,7 +144,7 @@ def test_combined_ranker_keeps_the_gcn_cells_out(tmp_path, predictor_file, capsy
     (["--method", "layernas", "--ranker", "gcn"], "does not apply to --method layernas"),
     (["--method", "layernas", "--space", "nb101"], "--space nb101"),
     (["--evaluations", "5"],
-     "--evaluations applies to random, evolution, local_search, layernas; sh"),
+     "--evaluations applies to random, evolution, local_search, optuna, layernas; sh"),
     (["--eta", "1"], "--eta must be >= 2, got 1.0"),
     (["--n", "0"], "--n must be >= 1, got 0"),
     (["--dataset", "imagenet"], "'imagenet'"),
@@ -190,7 +190,8 @@ def test_the_methods_are_registered_search_names():
     assert set(RANKED_METHODS) <= set(SEARCH_METHODS)
 
 
-@pytest.mark.parametrize("method", ["random", "evolution", "local_search", "layernas", "hyperband"])
+@pytest.mark.parametrize("method", ["random", "evolution", "local_search", "optuna", "layernas",
+                                    "hyperband"])
 def test_other_methods_run(tmp_path, capsys, method, one_thread):
     extra = ["--max-budget", "6"] + ([] if method == "hyperband" else [
         "--evaluations", "12" if method == "layernas" else "2"])

@@ -18,6 +18,7 @@ from workbench.search import (
     Hyperband,
     LayerNAS,
     LocalSearch,
+    OptunaSearch,
     RandomSearch,
     RegularizedEvolution,
     SuccessiveHalving,
@@ -184,7 +185,8 @@ def test_constrained_searches_never_return_an_infeasible_cell(backend, nb201, q,
                 SuccessiveHalving(backend, n=9, min_budget=12, max_budget=200, seed=seed,
                                   constraint=c),
                 LocalSearch(backend, budget=12, n_init=3, max_evaluations=40, seed=seed,
-                            constraint=c)]
+                            constraint=c),
+                OptunaSearch(backend, budget=12, max_evaluations=20, seed=seed, constraint=c)]
     for s in searches:
         h = s.run()
         assert (lat.loc[h["candidate"].astype(str)] <= limit).all()

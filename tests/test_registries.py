@@ -180,6 +180,7 @@ SEARCH_RECIPES: dict[str, dict[str, Any]] = {
     "random": {"max_evaluations": 6},
     "evolution": {"population": 3, "sample_size": 2, "max_evaluations": 6},
     "local_search": {"n_init": 2, "max_evaluations": 8},
+    "optuna": {"max_evaluations": 6},
     "layernas": {"target": (0.3, 0.4), "buckets_per_layer": 2, "capacity_H": 1},
     "rounds": {"make": _sh_round, "max_rounds": 2},
     "predictor_sh": {"k_init": 6, "n": 3, "max_rounds": 2},

@@ -17,6 +17,7 @@ from workbench.search import (
     Hyperband,
     LayerNAS,
     LocalSearch,
+    OptunaSearch,
     RandomSearch,
     RegularizedEvolution,
     SuccessiveHalving,
@@ -309,8 +310,9 @@ def test_layernas_stepper_on_the_nb201_table(nb201_backend):
     lambda b: RandomSearch(b, seed=0, max_evaluations=4),
     lambda b: RegularizedEvolution(b, population=3, sample_size=2, seed=0, max_evaluations=5),
     lambda b: LocalSearch(b, budget=12, n_init=2, seed=0, max_evaluations=6),
+    lambda b: OptunaSearch(b, budget=12, seed=0, max_evaluations=5),
     lambda b: RandomSearch(b, seed=0),  # never ends: Run makes run_steps steps
-], ids=["hyperband", "random", "evolution", "local", "random-unbounded"])
+], ids=["hyperband", "random", "evolution", "local", "optuna", "random-unbounded"])
 def test_one_stepper_serves_other_searches(nb201_backend, make):
     st = SearchStepper(make(nb201_backend), run_steps=3)
     assert type(st.view) is SearchView and st.history.empty and st.history_html.value == ""

@@ -225,11 +225,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 #: The registered searches (``workbench.search.list_searches()`` names) the CLI can run.
-SEARCH_METHODS = ("sh", "hyperband", "random", "evolution", "local_search", "layernas")
+SEARCH_METHODS = ("sh", "hyperband", "random", "evolution", "local_search", "optuna",
+                  "layernas")
 #: ``as_ranker`` names (observed, dynamics) and the GCN rankers the CLI fits itself.
 SEARCH_RANKERS = ("observed", "dynamics", "combined", "gcn")
 RANKED_METHODS = ("sh", "hyperband", "layernas")  # methods whose decisions a ranker makes here
-BUDGETED_METHODS = ("random", "evolution", "local_search", "layernas")  # --evaluations of them
+#: they run --evaluations evaluations
+BUDGETED_METHODS = ("random", "evolution", "local_search", "optuna", "layernas")
 GCN_SEED = 10_000  # the GCN's table cells are drawn with this seed, whatever --seed is
 SEARCH_HELP = """Run a search on real training: every evaluation (cell, mini-batches) is trained
 once into --store and answered from it afterwards, so after Ctrl-C the same command replays
@@ -283,7 +285,7 @@ def _search_plan(args: argparse.Namespace, eta: float) -> dict[str, Any]:
         return {"first": float(brackets["r"].min()), "budget": None,
                 "planned": int(sum(sum(n) for n in brackets["n_per_rung"]))}
     budget = {"random": hi, "evolution": min(hi, lo * eta), "local_search": min(hi, lo * eta),
-              "layernas": lo}[args.method]
+              "optuna": min(hi, lo * eta), "layernas": lo}[args.method]
     evals = args.evaluations
     if evals is None:  # as many as one SH run of --n candidates buys
         evals = max(1, int(sh_cost(args.n, lo, hi, eta) // _steps_of(budget)))
@@ -472,7 +474,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         kwargs.update(budget=plan["budget"])
     elif args.method == "evolution":
         kwargs.update(population=10, sample_size=3, budget=plan["budget"], max_attempts=20)
-    elif args.method == "local_search":
+    elif args.method in ("local_search", "optuna"):
         kwargs.update(budget=plan["budget"])
     else:
         kwargs.update(budget=plan["budget"], ranker=ranker)
@@ -577,15 +579,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a registered search (workbench.search.list_searches()): sh: "
                         "Successive Halving, hyperband: one pass of its brackets, random: "
                         "random search, evolution: regularized evolution, local_search: local "
-                        "search, layernas: LayerNAS (nb201)")
+                        "search, optuna: Optuna's TPE sampler, layernas: LayerNAS (nb201)")
     p.add_argument("--ranker", choices=list(SEARCH_RANKERS), default="observed",
                    help="what decides the rungs (sh, hyperband) or the tables (layernas; "
                         "observed or dynamics): observed held-out accuracy, dynamics "
                         "predictor, gcn, or combined = mean normalised rank of dynamics and "
-                        "gcn; random, evolution and local_search take observed only")
+                        "gcn; random, evolution, local_search and optuna take observed only")
     p.add_argument("--n", type=int, default=27,
-                   help="SH candidates (default 27); for random, evolution, local_search and "
-                        "layernas it sizes the default --evaluations; hyperband ignores it")
+                   help="SH candidates (default 27); for random, evolution, local_search, "
+                        "optuna and layernas it sizes the default --evaluations; hyperband "
+                        "ignores it")
     p.add_argument("--eta", type=float, default=3, help="rung ratio (default 3)")
     p.add_argument("--min-budget", type=int, default=100,
                    help="first rung, mini-batches (default 100: the bundled dynamics "
@@ -594,10 +597,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="last rung, mini-batches (default 900); the learning-rate schedule "
                         "spans it")
     p.add_argument("--evaluations", type=int, default=None,
-                   help="random, evolution, local_search, layernas: evaluations (default: as "
-                        "many as one SH run of --n costs in mini-batches; random trains each "
-                        "to --max-budget, evolution and local_search to the second rung, "
-                        "--min-budget x eta, layernas to --min-budget)")
+                   help="random, evolution, local_search, optuna, layernas: evaluations "
+                        "(default: as many as one SH run of --n costs in mini-batches; random "
+                        "trains each to --max-budget, evolution, local_search and optuna to "
+                        "the second rung, --min-budget x eta, layernas to --min-budget)")
     p.add_argument("--model", default="small", help="model preset: paper, small, tiny")
     p.add_argument("--snapshot-every", type=int, default=10,
                    help="snapshot interval in mini-batches (default 10, as the bundled "

@@ -1,8 +1,8 @@
 """Step-through NAS search on a backend: Successive Halving, Hyperband, random search, local
-search, regularized evolution, rounds of a finite search and predictor-guided SH
-(``PredictorSH``), the Neural Predictor's search (``NeuralPredictorSearch``: train N, predict,
-train the top K), LayerNAS with its bucket tables, plus seeded simulation of regret
-against simulated cost. Backends: table lookups (simulated seconds) or real training
+search, regularized evolution, any Optuna sampler (TPE), rounds of a finite search and
+predictor-guided SH (``PredictorSH``), the Neural Predictor's search (``NeuralPredictorSearch``:
+train N, predict, train the top K), LayerNAS with its bucket tables, plus seeded simulation of
+regret against simulated cost. Backends: table lookups (simulated seconds) or real training
 (wall seconds; promoted candidates continue from their checkpoints).
 
 >>> from workbench.search import TabularBackend, TrainingBackend, SuccessiveHalving
@@ -74,6 +74,7 @@ from workbench.search._nap2 import (
     sh_cost,
 )
 from workbench.search._neural_predictor import NeuralPredictorSearch, table_inputs
+from workbench.search._optuna import OptunaSearch
 from workbench.search._pool import PoolBackend
 from workbench.search._random import RandomSearch
 from workbench.search._ray_backend import RayTrainingBackend
@@ -110,6 +111,7 @@ __all__ = [
     "NeuralPredictorSearch",
     "ObservedRanker",
     "OfflinePhase",
+    "OptunaSearch",
     "OracleRanker",
     "PoolBackend",
     "PooledBackend",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,6 +21,22 @@ def as_rng(rng: RngLike) -> np.random.Generator:
     if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
         return np.random.default_rng(rng)
     raise ValueError(f"rng must be an int seed, None or numpy.random.Generator, got {rng!r}")
+
+
+def check_choices(choices: Mapping[str, Sequence[Any]], params: Any) -> None:
+    """ValueError unless ``params`` gives exactly the names of ``choices``, each an allowed
+    value (the message names the missing, unknown or bad entry and what is allowed)."""
+    if not isinstance(params, Mapping):
+        raise ValueError(f"choices must be a mapping of name -> value, got {params!r}")
+    missing = [k for k in choices if k not in params]
+    unknown = [k for k in params if k not in choices]
+    if missing or unknown:
+        raise ValueError(f"choices must name exactly {list(choices)}; missing {missing}, "
+                         f"unknown {unknown}")
+    for name, allowed in choices.items():
+        if params[name] not in allowed:
+            raise ValueError(f"choice {name}={params[name]!r} is not allowed; allowed: "
+                             f"{list(allowed)}")
 
 
 class SearchSpace(ABC):
@@ -55,6 +71,23 @@ class SearchSpace(ABC):
         local search. A space that does not list them raises NotImplementedError."""
         raise NotImplementedError(f"space {getattr(self, 'name', type(self).__name__)!r} does "
                                   "not list the neighbors of a cell")
+
+    def choices(self) -> dict[str, tuple[Any, ...]]:
+        """The decisions that make up a cell, as named categorical parameters (name -> the
+        allowed values), for black-box optimisers such as Optuna's samplers."""
+        raise NotImplementedError(f"space {getattr(self, 'name', type(self).__name__)!r} does "
+                                  "not describe its cells as categorical choices")
+
+    def from_choices(self, params: Mapping[str, Any]) -> Hashable:
+        """The cell with the decisions ``params`` (one value per name of :meth:`choices`);
+        ValueError naming the problem when they make no valid cell."""
+        raise NotImplementedError(f"space {getattr(self, 'name', type(self).__name__)!r} does "
+                                  "not describe its cells as categorical choices")
+
+    def to_choices(self, cell: Any) -> dict[str, Any]:
+        """The decisions of ``cell`` (:meth:`from_choices` of them gives the same cell id)."""
+        raise NotImplementedError(f"space {getattr(self, 'name', type(self).__name__)!r} does "
+                                  "not describe its cells as categorical choices")
 
     @abstractmethod
     def encode(self, cell: Any, kind: str = "adjacency") -> np.ndarray:

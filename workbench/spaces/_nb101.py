@@ -7,7 +7,7 @@ strictly upper-triangular 0/1 adjacency matrix plus one op name per vertex (Ying
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from itertools import combinations, permutations
@@ -18,7 +18,13 @@ from nasbench_pytorch.model import ModelSpec, Network
 from torch import nn
 
 from workbench._checks import check_int, check_real, is_int, short_repr
-from workbench.spaces._base import RngLike, SearchSpace, as_rng, register_space
+from workbench.spaces._base import (
+    RngLike,
+    SearchSpace,
+    as_rng,
+    check_choices,
+    register_space,
+)
 
 INPUT = "input"
 OUTPUT = "output"
@@ -356,6 +362,48 @@ class NB101Space(SearchSpace):
             if candidate is not None:
                 out.setdefault(candidate.hash, candidate)
         return list(out.values())
+
+    def choices(self) -> dict[str, tuple[Any, ...]]:
+        """The ops of the 5 intermediate vertices (``op_1`` .. ``op_5``, each one of
+        ``NB101_OPS``) and the 21 edges of the 7-vertex upper triangle (``edge_{i}{j}``, 0 or
+        1), as NAS-Bench-101's own ``random_spec`` draws them. Most assignments are no cell:
+        more than 9 edges, or no input→output path (:meth:`from_choices` says which)."""
+        out: dict[str, tuple[Any, ...]] = {f"op_{v}": NB101_OPS
+                                           for v in range(1, MAX_VERTICES - 1)}
+        out |= {f"edge_{i}{j}": (0, 1) for i, j in combinations(range(MAX_VERTICES), 2)}
+        return out
+
+    def from_choices(self, params: Mapping[str, Any]) -> NB101Cell:
+        """The 7-vertex cell of these choices (unpruned; vertices on no input→output path are
+        dropped by ``prune``/``hash``). ValueError when it has more than 9 edges or its output
+        is not reached from its input."""
+        check_choices(self.choices(), params)
+        n = MAX_VERTICES
+        matrix = [[int(params[f"edge_{i}{j}"]) if j > i else 0 for j in range(n)]
+                  for i in range(n)]
+        ops = [INPUT, *(params[f"op_{v}"] for v in range(1, n - 1)), OUTPUT]
+        cell = NB101Cell(matrix, ops)  # ValueError beyond 9 edges
+        if not cell.is_connected:
+            raise ValueError("these choices give no input→output path")
+        return cell
+
+    def to_choices(self, cell: NB101Cell) -> dict[str, Any]:
+        """The choices of ``cell``'s pruned graph on 7 vertices: its k vertices on the first
+        k - 1 and the last, the unused ones without edges (op conv3x3-bn-relu), so that
+        ``from_choices`` gives a cell of the same hash."""
+        pruned = _check_cell(cell).prune()
+        k, n = pruned.num_vertices, MAX_VERTICES
+        where = [*range(k - 1), n - 1]  # pruned vertex -> position among the 7
+        matrix = [[0] * n for _ in range(n)]
+        for a in range(k):
+            for b in range(k):
+                matrix[where[a]][where[b]] = pruned.adjacency[a][b]
+        ops = [CONV3X3] * n
+        for a in range(1, k - 1):
+            ops[where[a]] = pruned.ops[a]
+        out: dict[str, Any] = {f"op_{v}": ops[v] for v in range(1, n - 1)}
+        out |= {f"edge_{i}{j}": matrix[i][j] for i, j in combinations(range(n), 2)}
+        return out
 
     def encode(self, cell: NB101Cell, kind: str = "adjacency") -> np.ndarray:
         """A fixed-length float vector of the pruned cell.

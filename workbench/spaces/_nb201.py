@@ -7,7 +7,7 @@ macro skeleton so that parameter counts match the bundled table exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,7 +17,13 @@ from torch import nn
 
 from workbench._checks import check_int
 from workbench._tables import CellNotInTableError, read_table
-from workbench.spaces._base import RngLike, SearchSpace, as_rng, register_space
+from workbench.spaces._base import (
+    RngLike,
+    SearchSpace,
+    as_rng,
+    check_choices,
+    register_space,
+)
 
 #: The five NAS-Bench-201 operations, in the order used by the one-hot encoding.
 NB201_OPS: tuple[str, ...] = (
@@ -503,6 +509,21 @@ class NB201Space(SearchSpace):
         cell = _as_cell(cell)
         return [NB201Cell(tuple(op if k == edge else o for k, o in enumerate(cell.ops)))
                 for edge in range(len(NB201_EDGES)) for op in NB201_OPS if op != cell.ops[edge]]
+
+    def choices(self) -> dict[str, tuple[str, ...]]:
+        """One categorical choice per edge, ``edge_{src}{dst}`` in cell-string order, each
+        one of ``NB201_OPS``."""
+        return {f"edge_{src}{dst}": NB201_OPS for src, dst in NB201_EDGES}
+
+    def from_choices(self, params: Mapping[str, Any]) -> NB201Cell:
+        """The cell with these edge ops (every one of the 5**6 assignments is a cell)."""
+        choices = self.choices()
+        check_choices(choices, params)
+        return NB201Cell(tuple(params[name] for name in choices))
+
+    def to_choices(self, cell: NB201Cell | str) -> dict[str, str]:
+        """The edge ops of ``cell`` by choice name."""
+        return dict(zip(self.choices(), _as_cell(cell).ops, strict=True))
 
     # -- strings -------------------------------------------------------------------------------
 
