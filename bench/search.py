@@ -16,6 +16,8 @@ far, in points). Methods, all with eta = 3 and the table's smallest and largest 
   random cells, then every one-edit neighbour in the table at the largest fidelity, move to
   the best neighbour while it improves, restart from a random cell at a local optimum (on the
   NB101 20k table few neighbours are in the table, so LS restarts often there).
+* TPE (NB201 only): ``OptunaSearch``, Optuna's TPE sampler over the six edge ops at the
+  largest fidelity (on NB101 nearly every proposal is off the 20k table).
 * SH: Successive Halving with n = 81 on the observed accuracy, repeated with fresh cells
   (``workbench.search.Rounds``).
 * HB: Hyperband (Li et al. brackets), repeated.
@@ -40,7 +42,8 @@ SH+RF's settings (k-init 30, n 27, 8 rounds) were chosen on NB201 CIFAR-10 with 
 (``--first-seed 1000 --seeds 30``), not on the reported seeds 0-99.
 
 Section ``neural_predictor``: the Neural Predictor's search (Wen et al., ECCV 2020;
-``workbench.search.NeuralPredictorSearch``) against RS, RE and LS by the NUMBER OF FULLY TRAINED
+``workbench.search.NeuralPredictorSearch``) against RS, RE, LS and, on NB201, TPE
+(``OptunaSearch``: Optuna's TPE sampler over the six edge ops) by the NUMBER OF FULLY TRAINED
 CELLS (not seconds), on NB201 CIFAR-10 (200 epochs) and the NB101 20k table (108 epochs): train
 N random cells, fit GRAF (``GraphFeatureRegressor(space, model="xgb")``, defaults) on them,
 train the K not yet trained table cells it predicts best, refit on every trained cell, repeat
@@ -75,6 +78,7 @@ from workbench.search import (
     LayerNAS,
     LocalSearch,
     NeuralPredictorSearch,
+    OptunaSearch,
     PredictorSH,
     RandomSearch,
     RegularizedEvolution,
@@ -128,12 +132,15 @@ def methods(backend: TabularBackend, args: argparse.Namespace
             ) -> dict[str, Callable[..., Search]]:
     """The search factories ``f(backend, seed=...)`` compared on one table."""
     feats = table_features(backend)  # the space's default encoding, shared by the seeds
+    tpe: dict[str, Callable[..., Search]] = (
+        {"TPE": partial(OptunaSearch)} if backend.space.name == "nb201" else {})
     return {
         "RS": partial(RandomSearch),
         "RE": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2),
         "RE-unique": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2,
                              unique=True),
         "LS": partial(LocalSearch, n_init=10),
+        **tpe,
         "SH": lambda b, seed: Rounds(b, partial(_sh_round, n=81), seed=seed, label="SH"),
         "HB": partial(Hyperband, repeats=None),
         "SH+RF": lambda b, seed: PredictorSH(b, feats, seed=seed, k_init=args.k_init,
@@ -223,8 +230,8 @@ def run_table(space: str, dataset: str, args: argparse.Namespace) -> dict[str, A
 
 
 def np_methods(backend: TabularBackend) -> dict[str, Callable[..., Search]]:
-    """RS, RE, RE-unique, LS and the Neural Predictor configurations, each ending at 150
-    trained cells."""
+    """RS, RE, RE-unique, LS, TPE (NB201 only) and the Neural Predictor configurations, each
+    ending at 150 trained cells."""
     inputs = table_inputs(backend)  # GRAF's graph features of every table cell, for all seeds
     out: dict[str, Callable[..., Search]] = {
         "RS": partial(RandomSearch),
@@ -232,6 +239,8 @@ def np_methods(backend: TabularBackend) -> dict[str, Callable[..., Search]]:
         "RE-unique": partial(RegularizedEvolution, population=20, sample_size=5, max_attempts=2,
                              unique=True),
         "LS": partial(LocalSearch, n_init=10)}
+    if backend.space.name == "nb201":  # on NB101 nearly every TPE proposal is off the table
+        out["TPE"] = partial(OptunaSearch)
     for n, k, rounds in NP_CONFIGS:
         label = f"NP-GRAF {n}+{k}x{rounds}"
         out[label] = partial(NeuralPredictorSearch, features=inputs, n=n, k=k, rounds=rounds,
