@@ -133,13 +133,14 @@ class LocalSearch(OpenEndedSearch):
             while self._queue:
                 cell = self._queue.pop()
                 nid = str(self.backend.cell_id(cell))
-                if nid in self._known:  # evaluated before: its score counts, no training
-                    continue
-                self._evaluate_one(cell, "neighbor")
+                trained = nid not in self._known  # evaluated before: its score counts as is
+                if trained:
+                    self._evaluate_one(cell, "neighbor")
                 if self.first_improvement and self._key(nid)[0] > self._key(self._center)[0]:
                     self.moves += 1
                     self._set_center(nid)
-                return
+                if trained:
+                    return
             scored = [n for n, _ in self._neighbourhood if n in self._known]
             best = max(scored, key=self._key, default=None)
             if best is not None and self._key(best)[0] > self._key(self._center)[0]:
