@@ -44,11 +44,13 @@ Costs are the table's simulated seconds (``NB201CostModel``). Settings chosen on
 1000-1019 (``--first-seed 1000 --seeds 20``), reported on seeds 0-99.
 
     python bench/hardware.py [--seeds 100] [--quantiles 0.25 0.5] [--buckets 16] [--capacity 2]
+    python bench/hardware.py --table     # the README table of the stored results
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -60,7 +62,7 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import write_results
+from _common import RESULTS, write_results
 
 from workbench.benchmarks import HW_DEVICES
 from workbench.search import (
@@ -205,6 +207,32 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
     return row
 
 
+#: the methods with a plain top-1 % share column in the README table, in its order
+_PLAIN = ("RE", "RE-unique", "RS", "LS")
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The README table of the stored rows (``--table``)."""
+    head = ("| q | device | T (ms) | feasible | top-10 by 12 ep: top-1 % (spread) | LayerNAS "
+            "top-1 % [95 % Wilson] | LayerNAS* [95 % Wilson] (rule) | "
+            + " | ".join(_PLAIN) + " | SH (cost) |")
+    lines = [head, "|" + "---|" * (7 + len(_PLAIN) + 1)]
+
+    def share(m: dict[str, Any]) -> str:
+        lo, hi = m["top1_wilson95"]
+        return f"{m['top1_rate']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+    for r in rows:
+        cells = [f"{r['quantile']:g}", r["device"], f"{r['target_ms']:.3g}",
+                 str(r["feasible_cells"]),
+                 f"{r['val12_top10_top1_count']} ({r['val12_top10_spread']:.2f})",
+                 share(r["LayerNAS"]), f"{share(r['LayerNAS*'])} ({r['rule_chosen']})",
+                 *(f"{r[m]['top1_rate']:.2f}" for m in _PLAIN),
+                 f"{r['SH']['top1_rate']:.2f} ({r['SH']['cost_vs_layernas']['mean']:.2f})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=100)
@@ -221,7 +249,12 @@ def main() -> None:
                     help="LayerNAS bucketing rules (edges/cost); the first is the default")
     ap.add_argument("--tune-seeds", type=int, default=20)
     ap.add_argument("--name", default="hardware")
+    ap.add_argument("--table", action="store_true",
+                    help="print the README table of bench/results/<name>.json and exit")
     args = ap.parse_args()
+    if args.table:
+        print(markdown(json.loads((RESULTS / f"{args.name}.json").read_text())["rows"]))
+        return
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     backend = TabularBackend("nb201", "cifar10")

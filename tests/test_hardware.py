@@ -288,3 +288,20 @@ def test_extrapolation_scores_beat_last_value_on_power_law_curves():
     np.testing.assert_allclose(scores.attrs["predictions"][(12, "last")], curves[11])
     with pytest.raises(ValueError, match="unknown curve models"):
         extrapolation_scores(curves, models=("spline",))
+
+
+def test_the_readme_shows_the_stored_hardware_table():
+    import json
+    from pathlib import Path
+
+    from conftest import bench_module
+
+    root = Path(__file__).resolve().parents[1]
+    rows = json.loads((root / "bench" / "results" / "hardware.json").read_text())["rows"]
+    with bench_module("hardware") as m:
+        table = m.markdown(rows).split("\n")
+    readme = (root / "README.md").read_text().split("\n")
+    assert table[0] in readme, "README has no hardware table (python bench/hardware.py --table)"
+    start = readme.index(table[0])
+    assert readme[start:start + len(table)] == table, "rerun python bench/hardware.py --table"
+    assert len(table) == 2 + len(rows) and all(r["LS"]["top1_rate"] >= 0 for r in rows)
