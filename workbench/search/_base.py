@@ -554,24 +554,6 @@ class Search(ABC):
                 f"cost={self._cost:.0f} {self.cost_unit}, done={self.done})")
 
 
-class OpenEndedSearch(Search):
-    """A search that could go on until every cell is evaluated (random search, evolution, local
-    search): it ends after ``max_evaluations`` evaluations when that is set (None: only limits
-    passed to ``run`` stop it), or once ``_exhausted`` says no new cell is left."""
-
-    max_evaluations: int | None = None
-    _exhausted: bool = False
-
-    @property
-    def finite(self) -> bool:
-        return self.max_evaluations is not None
-
-    @property
-    def done(self) -> bool:
-        return self._exhausted or (self.max_evaluations is not None
-                                   and len(self._rows) >= self.max_evaluations)
-
-
 SEARCHES: Registry[Search] = Registry("search")
 
 

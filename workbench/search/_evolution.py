@@ -12,12 +12,11 @@ from workbench._checks import check_int
 from workbench.search._base import (
     Backend,
     Evaluation,
-    OpenEndedSearch,
     RankerLike,
-    check_budget,
     register_search,
 )
-from workbench.search._constraint import CostConstraint, constrained
+from workbench.search._constraint import CostConstraint
+from workbench.search._open_ended import OpenEndedSearch
 from workbench.spaces import RngLike
 
 
@@ -45,24 +44,18 @@ class RegularizedEvolution(OpenEndedSearch):
                  ranker: RankerLike = "observed", max_evaluations: int | None = None,
                  max_attempts: int = 50, unique: bool = False,
                  constraint: CostConstraint | None = None) -> None:
-        self.constraint = constraint
-        backend = constrained(backend, constraint)  # only feasible cells from here on
-        super().__init__(backend, seed=seed, ranker=ranker)
+        super().__init__(backend, budget, seed=seed, ranker=ranker,
+                         max_evaluations=max_evaluations, constraint=constraint)
         self.population_size = check_int("population", population, minimum=1)
         self.sample_size = check_int("sample_size", sample_size, minimum=1)
         if self.sample_size > self.population_size:
             raise ValueError(f"sample_size {sample_size!r} must not exceed population "
                              f"{population!r}")
-        self.budget = check_budget("budget", backend.max_budget if budget is None else budget)
-        backend.fidelity(self.budget)  # validates against the backend
-        self.max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1,
-                                         allow_none=True)
         self.max_attempts = check_int("max_attempts", max_attempts, minimum=1)
         if not isinstance(unique, bool):
             raise ValueError(f"unique must be True or False, got {unique!r}")
         self.unique = unique
         self._seen: set[str] = set()  # ids of every evaluated cell (kept for unique=True)
-        self._exhausted = False  # unique=True and no unevaluated cell left
         # members: (evaluation, ranker score, eval index at birth), oldest first
         self.population: deque[tuple[Evaluation, float, int]] = deque()
 

@@ -14,12 +14,11 @@ from workbench._checks import check_int
 from workbench.search._base import (
     Backend,
     Evaluation,
-    OpenEndedSearch,
     RankerLike,
-    check_budget,
     register_search,
 )
-from workbench.search._constraint import CostConstraint, constrained
+from workbench.search._constraint import CostConstraint
+from workbench.search._open_ended import OpenEndedSearch
 from workbench.spaces import RngLike
 
 _TABLE_COLUMNS = ["role", "candidate", "cell", "score", "ranker_score", "final"]
@@ -50,18 +49,14 @@ class LocalSearch(OpenEndedSearch):
                  first_improvement: bool = False, seed: RngLike = 0,
                  ranker: RankerLike = "observed", max_evaluations: int | None = None,
                  constraint: CostConstraint | None = None) -> None:
-        self.constraint = constraint
-        backend = constrained(backend, constraint)  # only feasible cells from here on
-        super().__init__(backend, seed=seed, ranker=ranker)
-        self.budget = check_budget("budget", backend.max_budget if budget is None else budget)
-        backend.fidelity(self.budget)  # validates against the backend
+        super().__init__(backend, budget, seed=seed, ranker=ranker,
+                         max_evaluations=max_evaluations, constraint=constraint)
+        backend = self.backend
         self.n_init = check_int("n_init", n_init, minimum=1)
         if not isinstance(first_improvement, bool):
             raise ValueError(f"first_improvement must be True or False, got "
                              f"{first_improvement!r}")
         self.first_improvement = first_improvement
-        self.max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1,
-                                         allow_none=True)
         try:
             backend.space.neighbors(backend.space.sample(0))
         except NotImplementedError:
@@ -75,7 +70,6 @@ class LocalSearch(OpenEndedSearch):
         self._n_initial = 0
         self.restarts = 0
         self.moves = 0
-        self._exhausted = False
 
     @property
     def center(self) -> Any | None:
@@ -112,16 +106,9 @@ class LocalSearch(OpenEndedSearch):
         order = self.rng.permutation(len(neighbours))
         self._queue = [neighbours[int(i)] for i in order[::-1]]
 
-    def _random_cell(self) -> Any | None:
-        try:
-            return self.backend.sample(1, self.rng, exclude=self._known.keys())[0]
-        except ValueError:  # every cell evaluated
-            self._exhausted = True
-            return None
-
     def _step(self) -> None:
         if self._center is None:  # the initial random sample
-            cell = self._random_cell()
+            cell = self._new_cell(self._known.keys())
             if cell is None:
                 return
             self._evaluate_one(cell, "initial")
@@ -147,7 +134,7 @@ class LocalSearch(OpenEndedSearch):
                 self.moves += 1
                 self._set_center(best)
                 continue
-            cell = self._random_cell()  # a local optimum: start again elsewhere
+            cell = self._new_cell(self._known.keys())  # a local optimum: start again elsewhere
             if cell is None:
                 return
             self.restarts += 1  # logged with the optimum it leaves as its centre

@@ -15,13 +15,12 @@ import pandas as pd
 from workbench._checks import check_int
 from workbench.search._base import (
     Backend,
-    OpenEndedSearch,
     RankerLike,
-    check_budget,
     rank_order,
     register_search,
 )
-from workbench.search._constraint import CostConstraint, constrained
+from workbench.search._constraint import CostConstraint
+from workbench.search._open_ended import OpenEndedSearch
 from workbench.spaces import RngLike
 
 
@@ -72,13 +71,9 @@ class OptunaSearch(OpenEndedSearch):
                  max_evaluations: int | None = None, max_attempts: int = 20,
                  constraint: CostConstraint | None = None) -> None:
         optuna = _optuna()
-        self.constraint = constraint
-        backend = constrained(backend, constraint)  # only feasible cells from here on
-        super().__init__(backend, seed=seed, ranker=ranker)
-        self.budget = check_budget("budget", backend.max_budget if budget is None else budget)
-        backend.fidelity(self.budget)  # validates against the backend
-        self.max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1,
-                                         allow_none=True)
+        super().__init__(backend, budget, seed=seed, ranker=ranker,
+                         max_evaluations=max_evaluations, constraint=constraint)
+        backend = self.backend
         self.max_attempts = check_int("max_attempts", max_attempts, minimum=1)
         if sampler is None:
             sampler = optuna.samplers.TPESampler(seed=int(self.rng.integers(2**31)))
@@ -129,10 +124,8 @@ class OptunaSearch(OpenEndedSearch):
         with _quiet(optuna):
             proposal = self._propose()
             if proposal is None:
-                try:
-                    cell = self.backend.sample(1, self.rng, exclude=self._known.keys())[0]
-                except ValueError:  # every cell evaluated
-                    self._exhausted = True
+                cell = self._new_cell(self._known.keys())
+                if cell is None:  # every cell evaluated
                     return
                 trial, attempts, decision = None, self.max_attempts, "random fallback"
             else:

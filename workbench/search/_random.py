@@ -9,13 +9,12 @@ import pandas as pd
 from workbench._checks import check_int
 from workbench.search._base import (
     Backend,
-    OpenEndedSearch,
     RankerLike,
-    check_budget,
     rank_order,
     register_search,
 )
-from workbench.search._constraint import CostConstraint, constrained
+from workbench.search._constraint import CostConstraint
+from workbench.search._open_ended import OpenEndedSearch
 from workbench.spaces import RngLike
 
 
@@ -32,16 +31,10 @@ class RandomSearch(OpenEndedSearch):
                  seed: RngLike = 0, ranker: RankerLike = "observed",
                  max_evaluations: int | None = None,
                  constraint: CostConstraint | None = None) -> None:
-        self.constraint = constraint
-        backend = constrained(backend, constraint)  # only feasible cells from here on
-        super().__init__(backend, seed=seed, ranker=ranker)
-        self.budget = check_budget("budget", backend.max_budget if budget is None else budget)
-        backend.fidelity(self.budget)  # validates against the backend
+        super().__init__(backend, budget, seed=seed, ranker=ranker,
+                         max_evaluations=max_evaluations, constraint=constraint)
         self.batch = check_int("batch", batch, minimum=1)
-        self.max_evaluations = check_int("max_evaluations", max_evaluations, minimum=1,
-                                         allow_none=True)
         self._seen: set[str] = set()
-        self._exhausted = False
 
     def _step(self) -> None:
         want = self.batch
