@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.search import OptunaSearch, PoolBackend, TabularBackend
+from workbench.search import CostConstraint, OptunaSearch, PoolBackend, TabularBackend
 from workbench.spaces import NB201Space, SearchSpace, get_space
 
 NB101 = get_space("nb101")
@@ -126,3 +126,34 @@ def test_a_copy_continues_as_the_original_would(backend):
     a.run(max_evaluations=30)
     b.run(max_evaluations=30)
     assert a.history.equals(b.history)
+
+
+def test_constrained_tpe_is_told_how_far_infeasible_cells_are(backend):
+    lat = backend.benchmark.all_costs("latency", "pixel3")
+    limit = float(np.quantile(lat, 0.25))
+    c = CostConstraint(("latency", "pixel3"), max_value=limit)
+    search = OptunaSearch(backend, budget=12, seed=0, constraint=c)
+    h = search.run(max_evaluations=40)
+    assert (lat.loc[h["candidate"].astype(str)] <= limit).all()  # never trained
+    assert search.failed_proposals == 0 and search.infeasible_proposals > 0
+    done = optuna.trial.TrialState.COMPLETE
+    told = [t for t in search.study.trials if t.constraints]
+    assert len(told) == search.infeasible_proposals
+    for t in told:  # a finished trial whose violation is the cell's relative excess latency
+        cid = backend.cell_id(NB201.from_choices(t.params))
+        assert t.state == done
+        assert t.constraints["cost"] == pytest.approx((lat[cid] - limit) / limit)
+    # TPE learns the feasible region: later proposals break the target less often
+    first, last = (sum(bool(t.constraints) for t in part) for part in
+                   (search.study.trials[:40], search.study.trials[-40:]))
+    assert last < first
+
+
+def test_other_samplers_are_told_infeasible_cells_failed(backend):
+    lat = backend.benchmark.all_costs("latency", "pixel3")
+    c = CostConstraint(("latency", "pixel3"), max_value=float(np.quantile(lat, 0.25)))
+    search = OptunaSearch(backend, budget=12, seed=0, constraint=c,
+                          sampler=optuna.samplers.RandomSampler(seed=0))
+    search.run(max_evaluations=10)
+    assert search.infeasible_proposals == 0 and search.failed_proposals > 0
+    assert not any(t.constraints for t in search.study.trials)

@@ -51,9 +51,14 @@ class OptunaSearch(OpenEndedSearch):
     ``seed``) for the space's choices, evaluates the cell they make at ``budget`` (default the
     backend's largest) and tells the study its ranker score.
 
-    A proposal that makes no valid cell, or a cell outside the backend (not in the table, or
-    infeasible under ``constraint``), is told to the study as failed and another is asked for;
-    a cell evaluated before is told its known score without training it again. After
+    A proposal that makes no valid cell, or a cell outside the backend (not in the table), is
+    told to the study as failed and another is asked for; a cell evaluated before is told its
+    known score without training it again. A table cell that breaks ``constraint`` is never
+    trained: with a TPE sampler (the default) it is told as a finished trial carrying the
+    constraint's relative violation (``Trial.set_constraint``, Optuna's constrained TPE,
+    Watanabe & Hutter 2023), so the sampler learns where the feasible cells are instead of
+    proposing infeasible ones again; other samplers are told it failed
+    (``infeasible_proposals`` counts these proposals). After
     ``max_attempts`` proposals without a new cell, a random new cell is evaluated instead
     (decision ``"random fallback"``) and added to the study as a finished trial, so the sampler
     learns from it too. On the NB101 20k table most proposals are outside the table (about a
@@ -71,6 +76,7 @@ class OptunaSearch(OpenEndedSearch):
                  max_evaluations: int | None = None, max_attempts: int = 20,
                  constraint: CostConstraint | None = None) -> None:
         optuna = _optuna()
+        outer = backend  # the backend before the constraint restricts it
         super().__init__(backend, budget, seed=seed, ranker=ranker,
                          max_evaluations=max_evaluations, constraint=constraint)
         backend = self.backend
@@ -94,6 +100,14 @@ class OptunaSearch(OpenEndedSearch):
         self._known: dict[str, float] = {}  # id -> ranker score of every evaluated cell
         self.failed_proposals = 0  # proposals that made no cell of the backend
         self.repeated_proposals = 0  # proposals of a cell evaluated before
+        self.infeasible_proposals = 0  # table cells that break the constraint (never trained)
+        # A cell's cost under the constraint, for telling TPE how far an infeasible one is off
+        # (None: infeasible proposals are told as failed, like cells outside the table).
+        self._outer = outer
+        self._costs: pd.Series | None = None
+        if (constraint is not None and isinstance(sampler, optuna.samplers.TPESampler)
+                and hasattr(optuna.trial.Trial, "set_constraint")):  # Optuna >= 5
+            self._costs = constraint.values(outer)
 
     def _propose(self) -> tuple[Any, Any, int] | None:
         """(trial, cell, attempts) of the first proposal that is a new cell of the backend."""
@@ -105,6 +119,8 @@ class OptunaSearch(OpenEndedSearch):
                 cell = space.from_choices(trial.params)
             except ValueError:
                 cell = None
+            if cell is not None and not backend.contains(cell) and self._infeasible(trial, cell):
+                continue
             if cell is None or not backend.contains(cell):
                 self.study.tell(trial, state=failed)
                 self.failed_proposals += 1
@@ -118,6 +134,28 @@ class OptunaSearch(OpenEndedSearch):
                 continue
             return trial, cell, attempt
         return None
+
+    def _infeasible(self, trial: Any, cell: Any) -> bool:
+        """Tell ``trial`` (a table cell outside the constrained backend) as a finished trial
+        with its relative constraint violation; False when that is not possible (no costs
+        kept, or the cell is not in the table), and the caller tells it failed."""
+        if self._costs is None or not self._outer.contains(cell):
+            return False
+        c = self.constraint
+        assert c is not None  # _costs is only kept with a constraint
+        cost = float(self._costs.loc[str(self._outer.cell_id(self._outer.resolve(cell)))])
+        bounds = [(cost - c.max_value, c.max_value)] if c.max_value is not None else []
+        bounds += [(c.min_value - cost, c.min_value)] if c.min_value is not None else []
+        excess = [d / max(abs(b), 1e-12) for d, b in bounds if d > 0]
+        # a NaN cost (not measured for this cell) is infeasible: rank it after every measured one
+        violation = sum(excess) if math.isfinite(cost) else math.inf
+        if not excess and math.isfinite(cost):
+            return False  # feasible after all: not ours to decide
+        trial.set_constraint("cost", min(violation, 1e300))
+        scores = [v for v in self._known.values() if math.isfinite(v)]
+        self.study.tell(trial, min(scores, default=0.0))  # any value: infeasible ranks last
+        self.infeasible_proposals += 1
+        return True
 
     def _step(self) -> None:
         optuna = _optuna()
