@@ -273,6 +273,8 @@ def test_candidates_and_checkpoints_are_chosen_once(tmp_path):
     with make() as table, make(pool="space", checkpoints=RunStore(tmp_path / "s")) as space:
         assert isinstance(table.candidates, TablePool) and len(table.candidates) == 15625
         assert isinstance(space.candidates, SpacePool)
+        # the table the candidates come from: where a cost constraint reads its costs
+        assert table.benchmark.name == "nb201" and space.benchmark is None
         assert isinstance(table.checkpoints, FolderCheckpoints)
         assert isinstance(space.checkpoints, StoreCheckpoints)
         tabular = TabularBackend("nb201")

@@ -243,8 +243,14 @@ snapshot interval and first rung must match it (checked before anything trains).
 --ranker gcn / combined first fit a rank-target GCN on --gcn-cells random table cells whose
 labels are the table's final accuracy on --dataset (no training; well under a minute on
 a CPU); those cells are kept out of the search's candidates.
+--cost latency:pixel3 --max-cost 6.4 holds the search to a cost target read from the table
+(HW-NAS-Bench latency in ms or energy in mJ on a device of NB201, or params in millions): every
+method trains and returns only cells within it; LayerNAS buckets by that cost (16 buckets per
+layer, exact layer ranges: bench/hardware.py's setting), and its tables hold costlier prefixes
+on the way.
 
   workbench search --method sh --ranker dynamics --n 27 --store runs/search
+  workbench search --method layernas --cost latency:pixel3 --max-cost 6.4 --store runs/hw
 """
 
 
@@ -386,6 +392,30 @@ def _search_view(backend: Any, exclude: Sequence[Any], bar: Any) -> Any:
     return _View()
 
 
+def _cost_target(args: argparse.Namespace) -> tuple[Any, float, str] | None:
+    """``(cost, max, unit)`` of ``--cost METRIC[:DEVICE] --max-cost X`` (cost: "params" or
+    ``(metric, device)``), None without them; ``ValueError`` naming a bad value."""
+    from workbench.benchmarks import get_benchmark
+
+    if args.cost is None and args.max_cost is None:
+        return None
+    if args.cost is None or args.max_cost is None:
+        raise ValueError("--cost and --max-cost go together (e.g. --cost latency:pixel3 "
+                         f"--max-cost 6.4), got --cost {args.cost!r} --max-cost {args.max_cost!r}")
+    if not math.isfinite(args.max_cost):
+        raise ValueError(f"--max-cost must be a finite number, got {args.max_cost!r}")
+    metric, _, device = str(args.cost).partition(":")
+    cost: Any = metric if not device else (metric, device)
+    known = get_benchmark(args.space).cost_metrics(dataset=args.dataset)
+    pairs = list(zip(known["metric"], known["device"], strict=True))
+    if (metric, device or "-") not in pairs:
+        allowed = [m if d == "-" else f"{m}:{d}" for m, d in pairs]
+        raise ValueError(f"unknown --cost {args.cost!r} for {args.space} on {args.dataset}; "
+                         f"allowed: {', '.join(allowed)}")
+    unit = str(known["unit"].iloc[pairs.index((metric, device or "-"))])
+    return cost, float(args.max_cost), unit
+
+
 def _write_csv(frame: Any, path: Path) -> None:
     """Write ``frame`` to ``path`` as CSV atomically (temp file, fsync, ``os.replace``)."""
     from workbench._io import atomic_write
@@ -399,6 +429,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     from workbench.search import (
         CombinedRanker,
+        CostConstraint,
         DynamicsRanker,
         GraphRanker,
         TrainingBackend,
@@ -434,6 +465,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.predictor is not None and args.ranker not in ("dynamics", "combined"):
         raise ValueError(f"--predictor applies to --ranker dynamics or combined, not "
                          f"{args.ranker!r}")
+    target = _cost_target(args)
     eta = int(args.eta) if float(args.eta).is_integer() else float(args.eta)
     plan = _search_plan(args, eta)
     predictor = (_dynamics_predictor(args, _steps_of(plan["first"]))
@@ -478,6 +510,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         kwargs.update(budget=plan["budget"])
     else:
         kwargs.update(budget=plan["budget"], ranker=ranker)
+    if target is not None and args.method == "layernas":  # bench/hardware.py's setting
+        kwargs.update(cost=target[0], target=target[1], range_rule="exact",
+                      buckets_per_layer=16)
+    elif target is not None:
+        kwargs["constraint"] = CostConstraint(target[0], max_value=target[1])
     try:
         search = get_search(args.method, **kwargs)
         search.run(max_evaluations=plan["planned"] if args.method in BUDGETED_METHODS
@@ -503,6 +540,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     else:
         print(f"best cell: {view.format(cell)} (id {view.cell_id(cell)})")
         print(f"score: {score:.2f} (held-out accuracy, %)")
+        if target is not None:
+            costs = CostConstraint(target[0], max_value=target[1]).values(backend)
+            print(f"{args.cost}: {costs.loc[str(view.cell_id(cell))]:.4g} {target[2]} "
+                  f"(--max-cost {target[1]:g})")
         final = search.incumbent_final()
         if math.isfinite(final):
             print(f"table final accuracy ({args.dataset}): {final:.2f}")
@@ -625,6 +666,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "172), kept out of the search")
     p.add_argument("--charge", choices=["steps", "seconds"], default="steps",
                    help="cost unit: mini-batches (default; load-independent) or wall seconds")
+    p.add_argument("--cost", default=None, metavar="METRIC[:DEVICE]",
+                   help="a cost from the table to hold the search to, with --max-cost: "
+                        "params (millions) or, on nb201, a device's latency (ms) or energy "
+                        "(mJ), e.g. latency:pixel3, energy:fpga (HW-NAS-Bench's edgegpu, "
+                        "raspi4, edgetpu, pixel3, eyeriss, fpga, and more measured "
+                        "latencies; a wrong name lists them)")
+    p.add_argument("--max-cost", type=float, default=None,
+                   help="the largest allowed --cost (LayerNAS: its target)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("demo", help=cmd_demo.__doc__)

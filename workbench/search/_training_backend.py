@@ -208,6 +208,13 @@ class TrainingBackend(PooledBackend):
         self._memo: dict[tuple[str, int], tuple[TrainResult, Where]] = {}
         self.trained_steps = 0  # mini-batches this backend really trained (not reused)
 
+    @property
+    def benchmark(self) -> TabularBenchmark | None:
+        """The table the candidates come from (``pool="table"``), else None: what a
+        :class:`~workbench.search.CostConstraint` reads costs (latency, energy, params) from,
+        so that a search on real training can be held to a latency target."""
+        return self._bench if isinstance(self.candidates, TablePool) else None
+
     # -- budgets --------------------------------------------------------------------------------
     @property
     def batches_per_epoch(self) -> int:
