@@ -1,5 +1,6 @@
 """Benchmark `hardware`: LayerNAS under a latency target on HW-NAS-Bench's six devices, beside
-constrained RE, RS, local search and SH at equal simulated training cost (NAS-Bench-201, CIFAR-10).
+constrained RE, RS, local search, TPE and SH at equal simulated training cost (NAS-Bench-201,
+CIFAR-10).
 
 For each device (``edgegpu`` = Jetson TX2, ``raspi4``, ``edgetpu``, ``pixel3``, ``eyeriss``,
 ``fpga``) and each target quantile q (default 0.25 and 0.5): the latency budget T is the q-quantile
@@ -19,7 +20,10 @@ percentile of the feasible cells' final accuracies. Every method observes valida
   trained is never trained again; the paper's RE re-trains repeats). Both report
   ``distinct_trainings``. LS: ``LocalSearch`` (best of 10 random feasible cells, then its
   feasible one-edit neighbours, restarts at local optima) under the same constraint, budget
-  and cost.
+  and cost. TPE: ``OptunaSearch(backend, constraint=...)``, Optuna's TPE over the six edge ops;
+  a proposal that breaks the constraint is never trained but told to the study with its
+  relative violation (constrained TPE), same budget and cost, on the first ``--tpe-seeds``
+  (20) reported seeds only (its asks slow down as the study's trials pile up).
 * SH: constrained, two rungs (12 epochs, then 200 epochs for the top 1/eta, eta = ``--sh-eta``),
   with n set so that its planned cost (mean feasible per-epoch cost) matches LayerNAS's; its
   actual cost ratio is reported.
@@ -69,6 +73,7 @@ from workbench.search import (
     CostConstraint,
     LayerNAS,
     LocalSearch,
+    OptunaSearch,
     RandomSearch,
     RegularizedEvolution,
     SuccessiveHalving,
@@ -76,7 +81,7 @@ from workbench.search import (
 )
 
 DEVICES = tuple(HW_DEVICES)
-METHODS = ("LayerNAS", "LayerNAS*", "RE", "RE-unique", "RS", "LS", "SH")
+METHODS = ("LayerNAS", "LayerNAS*", "RE", "RE-unique", "RS", "LS", "TPE", "SH")
 RULES = ("equal/candidate", "quantile/candidate", "equal/floor")
 
 
@@ -170,13 +175,17 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
         rs.run(max_cost=budget)
         ls = LocalSearch(view, budget=12, n_init=10, seed=seed)
         ls.run(max_cost=budget)
+        runs = [("LayerNAS", nas), ("LayerNAS*", nas_star), ("RE", re_), ("RE-unique", reu),
+                ("RS", rs), ("LS", ls)]
+        if seed < args.first_seed + args.tpe_seeds:  # TPE's asks slow down as trials pile up
+            tpe = OptunaSearch(backend, budget=12, seed=seed, constraint=constraint)
+            tpe.run(max_cost=budget)
+            runs.append(("TPE", tpe))
         eta = args.sh_eta
         n = max(2, int(budget / (per_epoch * (12 + (200 - 12) / eta))))
         sh = SuccessiveHalving(view, n=n, min_budget=12, max_budget=200, eta=eta, seed=seed)
         sh.run()
-        for name, s in (("LayerNAS", nas), ("LayerNAS*", nas_star), ("RE", re_),
-                        ("RE-unique", reu), ("RS", rs), ("LS", ls),
-                        ("SH", sh)):
+        for name, s in (*runs, ("SH", sh)):
             cid = str(backend.cell_id(s.best()[0]))
             out[f"{name}_top1"].append(float(final[cid] >= top))
             out[f"{name}_regret"].append(best_final - float(final[cid]))
@@ -197,8 +206,8 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
         "rule_tuning_top1": tuning, "rule_chosen": chosen,
     }
     for m in METHODS:
-        k = int(sum(out[f"{m}_top1"]))
-        row[m] = {"top1_rate": k / args.seeds, "top1_wilson95": _wilson(k, args.seeds),
+        k, n = int(sum(out[f"{m}_top1"])), len(out[f"{m}_top1"])
+        row[m] = {"seeds": n, "top1_rate": k / n, "top1_wilson95": _wilson(k, n),
                   "regret": _ci(out[f"{m}_regret"]),
                   "cost_vs_layernas": _ci(out[f"{m}_cost"]),
                   "trainings": _ci(out[f"{m}_trainings"]),
@@ -208,14 +217,18 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
 
 
 #: the methods with a plain top-1 % share column in the README table, in its order
-_PLAIN = ("RE", "RE-unique", "RS", "LS")
+_PLAIN = ("RE", "RE-unique", "RS", "LS", "TPE")
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The README table of the stored rows (``--table``)."""
+    def name(m: str) -> str:  # a method run on fewer seeds says so
+        n = rows[0][m].get("seeds", rows[0]["LayerNAS"].get("seeds"))
+        return m if n == rows[0]["LayerNAS"].get("seeds") else f"{m} ({n} seeds)"
+
     head = ("| q | device | T (ms) | feasible | top-10 by 12 ep: top-1 % (spread) | LayerNAS "
             "top-1 % [95 % Wilson] | LayerNAS* [95 % Wilson] (rule) | "
-            + " | ".join(_PLAIN) + " | SH (cost) |")
+            + " | ".join(name(m) for m in _PLAIN) + " | SH (cost) |")
     lines = [head, "|" + "---|" * (7 + len(_PLAIN) + 1)]
 
     def share(m: dict[str, Any]) -> str:
@@ -248,6 +261,9 @@ def main() -> None:
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES,
                     help="LayerNAS bucketing rules (edges/cost); the first is the default")
     ap.add_argument("--tune-seeds", type=int, default=20)
+    ap.add_argument("--tpe-seeds", type=int, default=20,
+                    help="TPE runs on the first this many of the reported seeds only: at "
+                         "LayerNAS's cost it makes 1,000-2,000 trials, 5-20 s per seed")
     ap.add_argument("--name", default="hardware")
     ap.add_argument("--table", action="store_true",
                     help="print the README table of bench/results/<name>.json and exit")
