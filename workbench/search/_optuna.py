@@ -64,7 +64,10 @@ class OptunaSearch(OpenEndedSearch):
     learns from it too. On the NB101 20k table most proposals are outside the table (about a
     quarter of NB101's choice assignments are valid cells, and 1 in 21 of those is in the
     table), so there it is mostly random search, and slow: every failed proposal is a trial
-    the sampler reads again at each ask. ``study``: the ``optuna.Study`` (maximising).
+    the sampler reads again at each ask. (Told as constraint violations too, such proposals
+    changed little: 85 % instead of 87 % random fallbacks over 150 evaluations on that table,
+    at 4x the time, since TPE leaves failed trials out of its model but not finished ones.)
+    ``study``: the ``optuna.Study`` (maximising).
     """
 
     name: ClassVar[str] = "optuna"
