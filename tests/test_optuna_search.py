@@ -157,3 +157,27 @@ def test_other_samplers_are_told_infeasible_cells_failed(backend):
     search.run(max_evaluations=10)
     assert search.infeasible_proposals == 0 and search.failed_proposals > 0
     assert not any(t.constraints for t in search.study.trials)
+
+
+def test_violations_below_a_minimum_and_of_unmeasured_cells(backend):
+    # a lower bound: the violation is the shortfall relative to it
+    params = backend.benchmark.all_costs("params")
+    low = float(np.quantile(params, 0.8))
+    search = OptunaSearch(backend, budget=12, seed=1,
+                          constraint=CostConstraint("params", min_value=low))
+    h = search.run(max_evaluations=15)
+    assert (params.loc[h["candidate"].astype(str)] >= low).all()
+    told = [t for t in search.study.trials if t.constraints]
+    assert told
+    for t in told:
+        cid = backend.cell_id(NB201.from_choices(t.params))
+        assert t.constraints["cost"] == pytest.approx((low - params[cid]) / low)
+    # Edge TPU has no latency for a third of the cells: those rank below every measured one
+    lat = backend.benchmark.all_costs("latency", "edgetpu")
+    search = OptunaSearch(backend, budget=12, seed=0,
+                          constraint=CostConstraint(("latency", "edgetpu"),
+                                                    max_value=float(lat.quantile(0.5))))
+    search.run(max_evaluations=30)
+    unmeasured = [t.constraints["cost"] for t in search.study.trials if t.constraints
+                  and np.isnan(lat[backend.cell_id(NB201.from_choices(t.params))])]
+    assert unmeasured and set(unmeasured) == {1e300}
