@@ -207,6 +207,8 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
     }
     for m in METHODS:
         k, n = int(sum(out[f"{m}_top1"])), len(out[f"{m}_top1"])
+        if n == 0:  # --tpe-seeds 0
+            continue
         row[m] = {"seeds": n, "top1_rate": k / n, "top1_wilson95": _wilson(k, n),
                   "regret": _ci(out[f"{m}_regret"]),
                   "cost_vs_layernas": _ci(out[f"{m}_cost"]),
@@ -223,7 +225,7 @@ _PLAIN = ("RE", "RE-unique", "RS", "LS", "TPE")
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The README table of the stored rows (``--table``)."""
     def name(m: str) -> str:  # a method run on fewer seeds says so
-        n = rows[0][m].get("seeds", rows[0]["LayerNAS"].get("seeds"))
+        n = rows[0].get(m, {}).get("seeds", rows[0]["LayerNAS"].get("seeds"))
         return m if n == rows[0]["LayerNAS"].get("seeds") else f"{m} ({n} seeds)"
 
     head = ("| q | device | T (ms) | feasible | top-10 by 12 ep: top-1 % (spread) | LayerNAS "
@@ -240,7 +242,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                  str(r["feasible_cells"]),
                  f"{r['val12_top10_top1_count']} ({r['val12_top10_spread']:.2f})",
                  share(r["LayerNAS"]), f"{share(r['LayerNAS*'])} ({r['rule_chosen']})",
-                 *(f"{r[m]['top1_rate']:.2f}" for m in _PLAIN),
+                 *(f"{r[m]['top1_rate']:.2f}" if m in r else "-" for m in _PLAIN),
                  f"{r['SH']['top1_rate']:.2f} ({r['SH']['cost_vs_layernas']['mean']:.2f})"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -280,7 +282,8 @@ def main() -> None:
             row = run_device(backend, device, q, args)
             rows.append(row)
             print(f"q={q} {device:8s} T={row['target_ms']:.3g} ms  feasible {row['feasible_cells']}"
-                  f"  top1: " + "  ".join(f"{m} {row[m]['top1_rate']:.2f}" for m in METHODS)
+                  f"  top1: " + "  ".join(f"{m} {row[m]['top1_rate']:.2f}" for m in METHODS
+                                          if m in row)
                   + f"  (LayerNAS* {row['rule_chosen']})"
                   f"  LayerNAS trainings {row['LayerNAS']['trainings']['mean']:.0f}"
                   f"  ceiling {row['ceiling_val12_best_is_top1']}"
