@@ -305,3 +305,12 @@ def test_the_readme_shows_the_stored_hardware_table():
     start = readme.index(table[0])
     assert readme[start:start + len(table)] == table, "rerun python bench/hardware.py --table"
     assert len(table) == 2 + len(rows) and all(r["LS"]["top1_rate"] >= 0 for r in rows)
+
+
+def test_constraint_violation_by_hand():
+    upper = CostConstraint(LATENCY, max_value=4.0)
+    np.testing.assert_allclose(upper.violation([2.0, 4.0, 5.0, 8.0, np.nan]),
+                               [0.0, 0.0, 0.25, 1.0, np.inf])
+    band = CostConstraint("params", min_value=1.0, max_value=2.0)
+    np.testing.assert_allclose(band.violation([0.5, 1.5, 3.0]), [0.5, 0.0, 0.5])
+    assert (band.violation([0.5, 1.5, 3.0]) == 0).tolist() == band.mask([0.5, 1.5, 3.0]).tolist()

@@ -103,6 +103,17 @@ class CostConstraint:
             ok &= v <= self.max_value
         return ok
 
+    def violation(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        """How far each of ``values`` breaks the constraint, relative to the bound it breaks
+        (0 when it meets it; ``inf`` for a missing, NaN cost): what a constrained sampler
+        ranks infeasible cells by."""
+        v = np.asarray(values, dtype=float)
+        out = np.zeros_like(v)
+        for bound, excess in ((self.max_value, lambda b: v - b), (self.min_value, lambda b: b - v)):
+            if bound is not None:
+                out += np.maximum(excess(bound), 0.0) / max(abs(bound), 1e-12)
+        return np.where(np.isfinite(v), out, np.inf)
+
     def feasible_ids(self, backend: Backend) -> list[str]:
         """Ids of the cells of ``backend`` that meet the constraint (ValueError when none
         does, naming the range of the costs)."""

@@ -104,13 +104,14 @@ class OptunaSearch(OpenEndedSearch):
         self.failed_proposals = 0  # proposals that made no cell of the backend
         self.repeated_proposals = 0  # proposals of a cell evaluated before
         self.infeasible_proposals = 0  # table cells that break the constraint (never trained)
-        # A cell's cost under the constraint, for telling TPE how far an infeasible one is off
-        # (None: infeasible proposals are told as failed, like cells outside the table).
+        # How far each table cell breaks the constraint, for telling TPE (None: infeasible
+        # proposals are told as failed, like cells outside the table).
         self._outer = outer
-        self._costs: pd.Series | None = None
+        self._violations: pd.Series | None = None
         if (constraint is not None and isinstance(sampler, optuna.samplers.TPESampler)
                 and hasattr(optuna.trial.Trial, "set_constraint")):  # Optuna >= 5
-            self._costs = constraint.values(outer)
+            costs = constraint.values(outer)
+            self._violations = pd.Series(constraint.violation(costs), index=costs.index)
 
     def _propose(self) -> tuple[Any, Any, int] | None:
         """(trial, cell, attempts) of the first proposal that is a new cell of the backend."""
@@ -140,20 +141,15 @@ class OptunaSearch(OpenEndedSearch):
 
     def _infeasible(self, trial: Any, cell: Any) -> bool:
         """Tell ``trial`` (a table cell outside the constrained backend) as a finished trial
-        with its relative constraint violation; False when that is not possible (no costs
-        kept, or the cell is not in the table), and the caller tells it failed."""
-        if self._costs is None or not self._outer.contains(cell):
+        with its relative constraint violation; False when that is not possible (no
+        violations kept, or the cell is not in the table), and the caller tells it failed."""
+        if self._violations is None or not self._outer.contains(cell):
             return False
-        c = self.constraint
-        assert c is not None  # _costs is only kept with a constraint
-        cost = float(self._costs.loc[str(self._outer.cell_id(self._outer.resolve(cell)))])
-        bounds = [(cost - c.max_value, c.max_value)] if c.max_value is not None else []
-        bounds += [(c.min_value - cost, c.min_value)] if c.min_value is not None else []
-        excess = [d / max(abs(b), 1e-12) for d, b in bounds if d > 0]
-        # a NaN cost (not measured for this cell) is infeasible: rank it after every measured one
-        violation = sum(excess) if math.isfinite(cost) else math.inf
-        if not excess and math.isfinite(cost):
+        cid = str(self._outer.cell_id(self._outer.resolve(cell)))
+        violation = float(self._violations.loc[cid])
+        if violation == 0:
             return False  # feasible after all: not ours to decide
+        # an unmeasured cost (inf) ranks after every measured one; Optuna wants a finite value
         trial.set_constraint("cost", min(violation, 1e300))
         scores = [v for v in self._known.values() if math.isfinite(v)]
         self.study.tell(trial, min(scores, default=0.0))  # any value: infeasible ranks last
