@@ -18,7 +18,9 @@ from workbench.search import (
     Hyperband,
     LayerNAS,
     LocalSearch,
+    NeuralPredictorSearch,
     OptunaSearch,
+    PredictorSH,
     RandomSearch,
     RegularizedEvolution,
     SuccessiveHalving,
@@ -186,12 +188,37 @@ def test_constrained_searches_never_return_an_infeasible_cell(backend, nb201, q,
                                   constraint=c),
                 LocalSearch(backend, budget=12, n_init=3, max_evaluations=40, seed=seed,
                             constraint=c),
-                OptunaSearch(backend, budget=12, max_evaluations=20, seed=seed, constraint=c)]
+                OptunaSearch(backend, budget=12, max_evaluations=20, seed=seed, constraint=c),
+                NeuralPredictorSearch(backend, n=10, k=5, rounds=2, m=60, budget=12, seed=seed,
+                                      constraint=c),
+                PredictorSH(backend, k_init=6, n=9, min_budget=12, max_budget=200,
+                            max_rounds=1, seed=seed, constraint=c)]
     for s in searches:
         h = s.run()
         assert (lat.loc[h["candidate"].astype(str)] <= limit).all()
         cell, _ = s.best()
         assert lat.loc[backend.cell_id(cell)] <= limit
+
+
+def test_neural_predictor_pool_is_the_feasible_cells(backend, nb201):
+    lat = nb201.all_costs(*LATENCY)
+    limit = float(lat.quantile(0.2))
+    c = CostConstraint(LATENCY, max_value=limit)
+    feasible = set(c.feasible_ids(backend))
+    whole = NeuralPredictorSearch(backend, n=10, k=5, budget=12, seed=0, constraint=c)
+    assert set(whole.ids) == feasible  # every feasible table cell, no other
+    ids = [str(i) for i in nb201.table()["cell_id"]]
+    x = pd.DataFrame({"lat": lat.loc[ids].to_numpy()}, index=ids)
+    given = NeuralPredictorSearch(backend, "graf", n=10, k=5, budget=12, seed=0,
+                                  features=(ids, x), m=40, constraint=c)
+    assert len(given.ids) == 50 and set(given.ids) <= feasible
+    assert list(given.x.index) == given.ids  # the inputs' rows follow their ids
+    with pytest.raises(ValueError, match="costs range over"):
+        NeuralPredictorSearch(backend, n=10, k=5, budget=12,
+                              constraint=CostConstraint(LATENCY, max_value=-1.0))
+    few = CostConstraint(LATENCY, max_value=float(lat.nsmallest(12).max()))
+    with pytest.raises(ValueError, match="fewer than n"):
+        NeuralPredictorSearch(backend, n=10, k=5, budget=12, constraint=few)
 
 
 def test_layernas_under_a_latency_target_stays_within_it(backend, nb201):

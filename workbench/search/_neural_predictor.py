@@ -24,7 +24,8 @@ from workbench.predictors import (
     graphs_from_cells,
 )
 from workbench.search._base import Backend, Evaluation, check_budget, register_search
-from workbench.search._rounds import PredictorSH, _rows, _table_cells, take_rows
+from workbench.search._constraint import CostConstraint, constrained
+from workbench.search._rounds import PredictorSH, _rows, _table_cells, feasible_rows, take_rows
 from workbench.spaces import RngLike, SearchSpace, as_rng
 
 PredictorLike = str | Any | None
@@ -101,6 +102,8 @@ class NeuralPredictorSearch(PredictorSH):
     the backend, of which ``n`` are the random batch and the rest the candidates. ``features``
     (``(cell ids, X)``, e.g. :func:`table_inputs`) gives the pool and its inputs instead
     (``m``: draw the pool's ``n + m`` cells from it), so that seeds share them.
+    ``constraint``: a :class:`CostConstraint`; the pool is kept to its feasible cells before
+    ``m`` are drawn, so no infeasible cell is trained or returned.
     ``table()``: the candidates of the latest fit, best predicted first, with what became of
     them. The history adds ``round`` and ``predicted`` (NaN for the random batch). As in
     PredictorSH, ``k_init`` is ``n`` and ``n`` is ``k``; ``predictor`` the unfitted estimator,
@@ -115,7 +118,7 @@ class NeuralPredictorSearch(PredictorSH):
                  k: int = 10, rounds: int = 1, m: int | None = None,
                  budget: float | None = None, featurize: Featurize | None = None,
                  features: tuple[Sequence[str], Any] | None = None, seed: RngLike = 0,
-                 label: str = "NP") -> None:
+                 label: str = "NP", constraint: CostConstraint | None = None) -> None:
         if not isinstance(backend, Backend):
             raise ValueError(f"backend must be a workbench.search Backend, got {backend!r}")
         n = check_int("n", n, minimum=2)
@@ -134,12 +137,13 @@ class NeuralPredictorSearch(PredictorSH):
         est = as_predictor(predictor, backend.space)
         rng = as_rng(seed)  # this search's generator: it draws the pool first
         self._objects: list[Any] | None = None  # pool cell objects, where known
-        ids, x = self._inputs(backend, est, featurize, features, n, m, rng)
+        ids, x = self._inputs(backend, est, featurize, features, n, m, rng, constraint)
         if len(ids) < n + rounds * k:
             raise ValueError(f"the pool holds {len(ids)} cells, fewer than n + rounds * k = "
                              f"{n} + {rounds} * {k} = {n + rounds * k}")
         super().__init__(backend, (ids, x), regressor=est, k_init=n, n=k, min_budget=budget,
-                         max_budget=budget, max_rounds=rounds, seed=rng, label=label)
+                         max_budget=budget, max_rounds=rounds, seed=rng, label=label,
+                         constraint=constraint)
         self.seed = seed
         self.predictor = est
         self.k, self.rounds, self.m = k, rounds, m
@@ -147,8 +151,10 @@ class NeuralPredictorSearch(PredictorSH):
 
     def _inputs(self, backend: Backend, est: Any, featurize: Featurize | None,
                 features: tuple[Sequence[str], Any] | None, n: int, m: int | None,
-                rng: np.random.Generator) -> tuple[list[str], Any]:
-        """The pool's cell ids and predictor inputs (cell objects kept in ``_objects``)."""
+                rng: np.random.Generator, constraint: CostConstraint | None
+                ) -> tuple[list[str], Any]:
+        """The pool's cell ids and predictor inputs (cell objects kept in ``_objects``), kept
+        to the cells that meet ``constraint`` before ``m`` of them are drawn."""
         if features is not None:
             if not (isinstance(features, tuple) and len(features) == 2):
                 raise ValueError(f"features must be None or (cell ids, inputs), got "
@@ -158,6 +164,7 @@ class NeuralPredictorSearch(PredictorSH):
             if n_rows != len(ids) or not ids:
                 raise ValueError(f"features=(ids, inputs) needs one row per id, got "
                                  f"{len(ids)} ids and shape {shape}")
+            ids, x = feasible_rows(backend, constraint, ids, x)
             if m is None:
                 return ids, x
             if n + m > len(ids):
@@ -171,8 +178,9 @@ class NeuralPredictorSearch(PredictorSH):
             except ValueError:
                 raise ValueError(f"backend {backend!r} has no table to take every cell of: "
                                  "pass m= (the candidates to draw) or features=") from None
+            ids, cells = feasible_rows(backend, constraint, ids, cells)
         else:
-            cells = backend.sample(n + m, rng)
+            cells = constrained(backend, constraint).sample(n + m, rng)
             ids = [backend.cell_id(c) for c in cells]
         self._objects = list(cells)
         return ids, fn(list(cells))

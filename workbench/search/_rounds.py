@@ -21,6 +21,7 @@ from workbench.search._base import (
     check_eta,
     register_search,
 )
+from workbench.search._constraint import CostConstraint, constrained
 from workbench.search._sh import SuccessiveHalving, sh_schedule
 from workbench.spaces import RngLike
 
@@ -117,6 +118,19 @@ def table_features(backend: Backend, encoding: str | None = None
     return ids, np.stack([space.encode(c, encoding) for c in cells])
 
 
+def feasible_rows(backend: Backend, constraint: CostConstraint | None, ids: list[str], x: Any
+                  ) -> tuple[list[str], Any]:
+    """The pool ``(ids, x)`` kept to the cells of ``backend`` that meet ``constraint`` (as
+    given when None); ValueError when none of them does."""
+    if constraint is None:
+        return ids, x
+    ok = set(constraint.feasible_ids(backend))  # ValueError when no cell of the table meets it
+    keep = [i for i, k in enumerate(ids) if k in ok]
+    if not keep:
+        raise ValueError(f"none of the {len(ids)} pool cells meets {constraint!r}")
+    return [ids[i] for i in keep], take_rows(x, keep)
+
+
 def _table_cells(backend: Backend) -> tuple[list[str], list[Any]]:
     """Ids and parsed cells of the backend's benchmark table, in table order."""
     bench = getattr(backend, "benchmark", None)
@@ -142,7 +156,8 @@ class PredictorSH(Rounds):
     (``table_features``).
     ``regressor``: a scikit-learn regressor, cloned at each fit with ``random_state`` drawn
     from this search's generator (default: a 20-tree random forest). Predictions are not
-    charged, like every ranker here.
+    charged, like every ranker here. ``constraint``: a :class:`CostConstraint`; the pool is
+    kept to its feasible cells, so no infeasible cell is trained or returned.
     """
 
     name: ClassVar[str] = "predictor_sh"
@@ -152,8 +167,11 @@ class PredictorSH(Rounds):
                  regressor: Any = None, encoding: str | None = None, k_init: int = 30,
                  n: int = 27, eta: float = 3, min_budget: float | None = None,
                  max_budget: float | None = None, max_rounds: int | None = 8,
-                 seed: RngLike = 0, label: str = "SH+predictor") -> None:
-        super().__init__(backend, self._sh, seed=seed, max_rounds=max_rounds, label=label)
+                 seed: RngLike = 0, label: str = "SH+predictor",
+                 constraint: CostConstraint | None = None) -> None:
+        self.constraint = constraint
+        view = constrained(backend, constraint)  # only feasible cells from here on
+        super().__init__(view, self._sh, seed=seed, max_rounds=max_rounds, label=label)
         if regressor is None:
             from sklearn.ensemble import RandomForestRegressor
 
@@ -166,7 +184,8 @@ class PredictorSH(Rounds):
         if encoding is not None and features is not None:
             raise ValueError(f"encoding={encoding!r} applies only to the default features; "
                              "encode them yourself when giving features=")
-        self.ids, self.x = self._pool(backend, features, encoding)
+        self.ids, self.x = feasible_rows(backend, constraint,
+                                         *self._pool(backend, features, encoding))
         self.row = {k: i for i, k in enumerate(self.ids)}
         self.k_init = check_int("k_init", k_init, minimum=1)
         if self.k_init > len(self.ids):
