@@ -1,6 +1,6 @@
 """Benchmark `hardware`: LayerNAS under a latency target on HW-NAS-Bench's six devices, beside
-constrained RE, RS, local search, TPE and SH at equal simulated training cost (NAS-Bench-201,
-CIFAR-10).
+constrained RE, RS, local search, TPE, the Neural Predictor and SH at equal simulated training
+cost (NAS-Bench-201, CIFAR-10).
 
 For each device (``edgegpu`` = Jetson TX2, ``raspi4``, ``edgetpu``, ``pixel3``, ``eyeriss``,
 ``fpga``) and each target quantile q (default 0.25 and 0.5): the latency budget T is the q-quantile
@@ -23,7 +23,13 @@ percentile of the feasible cells' final accuracies. Every method observes valida
   and cost. TPE: ``OptunaSearch(backend, constraint=...)``, Optuna's TPE over the six edge ops;
   a proposal that breaks the constraint is never trained but told to the study with its
   relative violation (constrained TPE), same budget and cost, on the first ``--tpe-seeds``
-  (20) reported seeds only (its asks slow down as the study's trials pile up).
+  (20) reported seeds only (its asks slow down as the study's trials pile up). NP: the
+  Neural Predictor's search (``NeuralPredictorSearch(..., constraint=...)``) with #13's best
+  predictor, XGBoost on the GRAF graph features plus NAS-Bench-Suite-Zero's published CIFAR-10
+  proxies (``GraphFeatureRegressor``): ``--np-n`` (50) random feasible cells, then rounds of
+  the ``--np-k`` (25) untrained feasible cells it predicts best, refitted after each, 12-epoch
+  trainings, until LayerNAS's cost (a round is trained whole, so it can end up to k trainings
+  past it; its cost ratio is reported).
 * SH: constrained, two rungs (12 epochs, then 200 epochs for the top 1/eta, eta = ``--sh-eta``),
   with n set so that its planned cost (mean feasible per-epoch cost) matches LayerNAS's; its
   actual cost ratio is reported.
@@ -69,10 +75,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import RESULTS, write_results
 
 from workbench.benchmarks import HW_DEVICES
+from workbench.predictors import GraphFeatureRegressor, graph_features
 from workbench.search import (
     CostConstraint,
     LayerNAS,
     LocalSearch,
+    NeuralPredictorSearch,
     OptunaSearch,
     RandomSearch,
     RegularizedEvolution,
@@ -81,7 +89,7 @@ from workbench.search import (
 )
 
 DEVICES = tuple(HW_DEVICES)
-METHODS = ("LayerNAS", "LayerNAS*", "RE", "RE-unique", "RS", "LS", "TPE", "SH")
+METHODS = ("LayerNAS", "LayerNAS*", "RE", "RE-unique", "RS", "LS", "TPE", "NP", "SH")
 RULES = ("equal/candidate", "quantile/candidate", "equal/floor")
 
 
@@ -136,8 +144,18 @@ def run_layernas(backend: TabularBackend, device: str, limit: float, seed: int, 
     return nas
 
 
-def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Namespace
-               ) -> dict[str, Any]:
+def np_features(backend: TabularBackend) -> tuple[list[str], pd.DataFrame]:
+    """Every table cell's id and NP's inputs: GRAF graph features and the published proxies
+    of the backend's dataset (computed once, shared by every seed and setting)."""
+    bench = backend.benchmark
+    ids = [str(i) for i in bench.table()["cell_id"]]
+    feats = graph_features("nb201", [bench.cell(i) for i in ids])
+    zc = bench.proxies(dataset=backend.dataset).loc[ids].add_prefix("zc.")
+    return ids, feats.join(zc.set_axis(feats.index))
+
+
+def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Namespace,
+               features: tuple[list[str], pd.DataFrame]) -> dict[str, Any]:
     bench = backend.benchmark
     lat, final, limit, feasible, top = latency_target(backend, device, q)
     val12 = bench.all_accuracies(dataset=backend.dataset, epochs=12, split="val")
@@ -181,6 +199,13 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
             tpe = OptunaSearch(backend, budget=12, seed=seed, constraint=constraint)
             tpe.run(max_cost=budget)
             runs.append(("TPE", tpe))
+        if args.np_k:
+            rounds = (len(feasible) - args.np_n) // args.np_k
+            np_ = NeuralPredictorSearch(backend, GraphFeatureRegressor("nb201", model="xgb"),
+                                        n=args.np_n, k=args.np_k, rounds=rounds, budget=12,
+                                        features=features, seed=seed, constraint=constraint)
+            np_.run(max_cost=budget)
+            runs.append(("NP", np_))
         eta = args.sh_eta
         n = max(2, int(budget / (per_epoch * (12 + (200 - 12) / eta))))
         sh = SuccessiveHalving(view, n=n, min_budget=12, max_budget=200, eta=eta, seed=seed)
@@ -220,6 +245,8 @@ def run_device(backend: TabularBackend, device: str, q: float, args: argparse.Na
 
 #: the methods with a plain top-1 % share column in the README table, in its order
 _PLAIN = ("RE", "RE-unique", "RS", "LS", "TPE")
+#: the methods whose column adds their cost against LayerNAS's (they stop at a round's end)
+_COSTED = ("NP", "SH")
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -230,8 +257,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
     head = ("| q | device | T (ms) | feasible | top-10 by 12 ep: top-1 % (spread) | LayerNAS "
             "top-1 % [95 % Wilson] | LayerNAS* [95 % Wilson] (rule) | "
-            + " | ".join(name(m) for m in _PLAIN) + " | SH (cost) |")
-    lines = [head, "|" + "---|" * (7 + len(_PLAIN) + 1)]
+            + " | ".join(name(m) for m in _PLAIN) + " | "
+            + " | ".join(f"{m} (cost)" for m in _COSTED) + " |")
+    lines = [head, "|" + "---|" * (7 + len(_PLAIN) + len(_COSTED))]
 
     def share(m: dict[str, Any]) -> str:
         lo, hi = m["top1_wilson95"]
@@ -243,7 +271,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                  f"{r['val12_top10_top1_count']} ({r['val12_top10_spread']:.2f})",
                  share(r["LayerNAS"]), f"{share(r['LayerNAS*'])} ({r['rule_chosen']})",
                  *(f"{r[m]['top1_rate']:.2f}" if m in r else "-" for m in _PLAIN),
-                 f"{r['SH']['top1_rate']:.2f} ({r['SH']['cost_vs_layernas']['mean']:.2f})"]
+                 *(f"{r[m]['top1_rate']:.2f} ({r[m]['cost_vs_layernas']['mean']:.2f})"
+                   if m in r else "-" for m in _COSTED)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -266,6 +295,9 @@ def main() -> None:
     ap.add_argument("--tpe-seeds", type=int, default=20,
                     help="TPE runs on the first this many of the reported seeds only: at "
                          "LayerNAS's cost it makes 1,000-2,000 trials, 5-20 s per seed")
+    ap.add_argument("--np-n", type=int, default=50, help="NP's random cells")
+    ap.add_argument("--np-k", type=int, default=25,
+                    help="NP's cells per round (0: leave NP out)")
     ap.add_argument("--name", default="hardware")
     ap.add_argument("--table", action="store_true",
                     help="print the README table of bench/results/<name>.json and exit")
@@ -276,10 +308,11 @@ def main() -> None:
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     backend = TabularBackend("nb201", "cifar10")
+    features = np_features(backend)
     rows = []
     for q in args.quantiles:
         for device in args.devices:
-            row = run_device(backend, device, q, args)
+            row = run_device(backend, device, q, args, features)
             rows.append(row)
             print(f"q={q} {device:8s} T={row['target_ms']:.3g} ms  feasible {row['feasible_cells']}"
                   f"  top1: " + "  ".join(f"{m} {row[m]['top1_rate']:.2f}" for m in METHODS
